@@ -1,0 +1,1 @@
+"""The controller's REST API (FastAPI): validates, calls ``fabric``, shapes the answer."""

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Response, status
+
+from api.deps import ReadSession, WriteSession
+from api.schemas.allocations import (
+    AllocationCreate,
+    AllocationPublic,
+    AllocationResult,
+    ReleaseRequest,
+    ReleaseResult,
+)
+from fabric.ipam import allocator, queries, release
+from fabric.models import Allocation
+
+router = APIRouter(prefix="/v1/allocations", tags=["allocations"])
+
+
+def public(rows: list[Allocation]) -> list[AllocationPublic]:
+    return [AllocationPublic.model_validate(queries.describe(r)) for r in rows]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def allocate(body: AllocationCreate, session: WriteSession, response: Response) -> AllocationResult:
+    """Allocate an address (or one per family) for a handle on a host.
+
+    Idempotent per handle: asking again returns the same address with 200.
+    409 ``pool_exhausted`` when the host can get no address.
+    """
+    before = session.info.get("revision")
+    rows = allocator.allocate(session, **body.model_dump())
+    created = session.info.get("revision") != before
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return AllocationResult(
+        host=body.host, handle=body.handle, created=created, allocations=public(rows)
+    )
+
+
+@router.get("")
+def list_allocations(
+    session: ReadSession,
+    host: str | None = None,
+    pool: str | None = None,
+    handle: str | None = None,
+    limit: int = Query(default=1000, ge=1, le=10000),
+    offset: int = Query(default=0, ge=0),
+) -> list[AllocationPublic]:
+    return public(
+        queries.list_allocations(
+            session, host=host, pool=pool, handle=handle, limit=limit, offset=offset
+        )
+    )
+
+
+@router.get("/{address}")
+def get_allocation(address: str, session: ReadSession) -> AllocationPublic:
+    """The owner of an address: host, handle, block, pool, attributes."""
+    return public([queries.owner_of(session, address)])[0]
+
+
+@router.post("/release")
+def release_allocations(body: ReleaseRequest, session: WriteSession) -> ReleaseResult:
+    """Release by handle (all families or one) or by address; idempotent."""
+    rows = release.release(session, **body.model_dump())
+    return ReleaseResult(released=public(rows))
+
+
+@router.delete("/{address}")
+def release_address(
+    address: str, session: WriteSession, handle: str | None = None
+) -> ReleaseResult:
+    """Release one address; with ``handle``, only if that handle still owns it."""
+    rows = release.release(session, address=address, handle=handle)
+    return ReleaseResult(released=public(rows))

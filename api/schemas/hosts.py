@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import Field
+
+from api.schemas.common import ASN, Labels, Public, Strict
+
+AdvertiseMode = Literal["aggregate", "host-routes"]
+
+
+class HostCreate(Strict):
+    name: str = Field(max_length=64)
+    address: str = Field(max_length=64, description="Fabric address: next hop and router id.")
+    asn: int = ASN
+    labels: Labels = Field(default_factory=dict)
+    advertise_mode: AdvertiseMode = "aggregate"
+
+
+class HostUpdate(Strict):
+    address: str | None = Field(default=None, max_length=64)
+    asn: int | None = Field(default=None, ge=1, le=4294967295)
+    labels: Labels | None = None
+    advertise_mode: AdvertiseMode | None = None
+
+
+class HostPublic(Public):
+    name: str
+    address: str
+    asn: int
+    labels: Labels
+    advertise_mode: str
+    revision: int
+    created_at: dt.datetime
+
+
+class AdvertisementPublic(Public):
+    prefix: str
+    kind: str
+
+
+class DesiredStatePublic(Public):
+    host: str
+    next_hop: str
+    asn: int
+    mode: str
+    revision: int = Field(description="The fabric's revision this answer reflects.")
+    host_revision: int = Field(description="Revision of this host's last change.")
+    advertisements: list[AdvertisementPublic]
+    blocks: list[str]

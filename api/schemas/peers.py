@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import Field, SecretStr
+
+from api.schemas.common import ASN, Labels, Public, Strict
+
+Scope = Literal["global", "selector", "host"]
+
+
+class PeerCreate(Strict):
+    name: str = Field(max_length=64)
+    address: str = Field(max_length=64)
+    asn: int = ASN
+    scope: Scope = "global"
+    selector: Labels = Field(default_factory=dict)
+    host: str | None = Field(default=None, max_length=64)
+    hold_time: int | None = Field(default=None, ge=0, le=65535)
+    keepalive: int | None = Field(default=None, ge=0, le=65535)
+    graceful_restart: int | None = Field(default=None, ge=0, le=4095)
+    ttl_security: int | None = Field(default=None, ge=0, le=254)
+    max_prefix: int | None = Field(default=None, ge=1)
+    # SecretStr: never printed in logs or in validation errors.
+    password: SecretStr | None = Field(default=None, description="Write-only TCP MD5 password.")
+
+
+class PeerUpdate(Strict):
+    asn: int | None = Field(default=None, ge=1, le=4294967295)
+    hold_time: int | None = Field(default=None, ge=0, le=65535)
+    keepalive: int | None = Field(default=None, ge=0, le=65535)
+    graceful_restart: int | None = Field(default=None, ge=0, le=4095)
+    ttl_security: int | None = Field(default=None, ge=0, le=254)
+    max_prefix: int | None = Field(default=None, ge=1)
+    password: SecretStr | None = Field(default=None, description='Write-only; "" clears it.')
+
+
+class PeerPublic(Public):
+    name: str
+    address: str
+    asn: int
+    scope: str
+    selector: Labels
+    host: str | None
+    hold_time: int
+    keepalive: int
+    graceful_restart: int
+    ttl_security: int
+    max_prefix: int | None
+    password_set: bool
+    created_at: dt.datetime
+
+
+class PeerConfig(PeerPublic):
+    """What a host's agent gets: the password itself, needed to render its speaker."""
+
+    password: str | None = None
+
+
+StateName = Literal[
+    "idle", "connect", "active", "opensent", "openconfirm", "connected", "established", "down"
+]
+
+
+class SessionReportIn(Strict):
+    peer_address: str = Field(max_length=64)
+    peer_asn: int | None = Field(default=None, ge=1, le=4294967295)
+    state: StateName
+    since: dt.datetime | None = None
+    last_error: str | None = Field(default=None, max_length=1024)
+    prefixes_sent: int = Field(default=0, ge=0)
+    prefixes_received: int = Field(default=0, ge=0)
+    updates_sent: int = Field(default=0, ge=0)
+    updates_received: int = Field(default=0, ge=0)
+
+
+class StatusReport(Strict):
+    sessions: list[SessionReportIn] = Field(max_length=1024)
+
+
+class PeerStatusPublic(Public):
+    host: str
+    rack: str | None
+    peer_address: str
+    peer_asn: int | None
+    state: str
+    since: dt.datetime | None
+    last_error: str | None
+    prefixes_sent: int
+    prefixes_received: int
+    updates_sent: int
+    updates_received: int
+    reported_at: dt.datetime
+    report_age_seconds: float

@@ -1,0 +1,1 @@
+"""Everything that runs on a host: the agent, the route-injection process, kernel routes."""

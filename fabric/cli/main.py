@@ -1,0 +1,115 @@
+"""``fabricctl``: serve the API, run the host agent, inspect and administer the fabric."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from fabric.cli import hosts, ipam, ips, peers, pools
+from fabric.cli.client import DEFAULT_API, ApiError, Client
+from fabric.cli.common import JsonOpt
+from fabric.cli.output import err_console
+
+app = typer.Typer(
+    name="fabricctl",
+    help="routed-fabric: IPAM and BGP peerings of a routed container fabric.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(pools.app, name="pool")
+app.add_typer(hosts.app, name="host")
+app.add_typer(ips.app, name="ip")
+app.add_typer(peers.app, name="peer")
+app.add_typer(ipam.app, name="ipam")
+node = typer.Typer(help="One host's view.", no_args_is_help=True)
+app.add_typer(node, name="node")
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    api: Annotated[
+        str, typer.Option(envvar="FABRIC_API_URL", help="The controller API's URL.")
+    ] = DEFAULT_API,
+) -> None:
+    ctx.obj = {"client": Client(api)}
+
+
+@app.command("peers")
+def peers_status(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Only this host.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every (host, peer) BGP session and its state."""
+    peers.show_status(ctx, host, as_json)
+
+
+@node.command("status")
+def node_status(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="The host.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """The host's BGP sessions, as its speaker reports them."""
+    peers.show_status(ctx, host, as_json)
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port.")] = None,
+    database_url: Annotated[str | None, typer.Option(help="Overrides FABRIC_DATABASE_URL.")] = None,
+    log_level: Annotated[str, typer.Option()] = "info",
+) -> None:
+    """Run the controller API (migrates the database first)."""
+    import uvicorn
+
+    from api.main import create_app
+    from fabric.settings import Settings
+
+    overrides = {"listen_host": host, "listen_port": port, "database_url": database_url}
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.listen_host,
+        port=settings.listen_port,
+        log_level=log_level,
+        timeout_graceful_shutdown=5,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    database_url: Annotated[str | None, typer.Option(help="Overrides FABRIC_DATABASE_URL.")] = None,
+) -> None:
+    """Apply pending migrations (the server also does it on start)."""
+    from fabric import migrate
+    from fabric.db import Database
+    from fabric.settings import Settings
+
+    settings = Settings(database_url=database_url) if database_url else Settings()
+    database = Database(settings.database_url)
+    try:
+        typer.echo(f"schema at revision {migrate.upgrade(database.write_engine, database.url)}")
+    finally:
+        database.dispose()
+
+
+def main() -> None:
+    try:
+        app()
+    except ApiError as exc:
+        message = escape(f"[{exc.code}]: {exc.detail}")
+        err_console.print(f"[red]error[/red] {message}", highlight=False)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""``fabricctl peer …`` (configuration) and ``fabricctl peers`` (live sessions)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from fabric.cli.common import JsonOpt, client, pairs
+from fabric.cli.output import details, emit, field
+
+app = typer.Typer(help="BGP peers (ToR routers) of the hosts.", no_args_is_help=True)
+
+PEER_COLUMNS = [
+    ("name", field("name")),
+    ("address", field("address")),
+    ("asn", field("asn")),
+    ("scope", lambda r: r["host"] or r["selector"] or r["scope"]),
+    ("hold", field("hold_time")),
+    ("gr", field("graceful_restart")),
+    ("ttl-sec", field("ttl_security")),
+    ("max-prefix", field("max_prefix")),
+    ("password", field("password_set")),
+]
+STATUS_COLUMNS = [
+    ("host", field("host")),
+    ("rack", field("rack")),
+    ("peer", field("peer_address")),
+    ("asn", field("peer_asn")),
+    ("state", field("state")),
+    ("since", field("since")),
+    ("sent", field("prefixes_sent")),
+    ("received", field("prefixes_received")),
+    ("last error", field("last_error")),
+    ("report age", lambda r: f"{r['report_age_seconds']:.0f}s"),
+]
+PasswordFile = Annotated[
+    Path | None,
+    typer.Option(help="Read the MD5 password from this file ('-' for stdin); never argv."),
+]
+
+
+def _password(source: Path | None) -> str | None:
+    if source is None:
+        return None
+    text = sys.stdin.read() if str(source) == "-" else source.read_text()
+    return text.strip()
+
+
+def _options(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    name: str,
+    address: Annotated[str, typer.Option(help="The neighbour's address.")],
+    asn: Annotated[int, typer.Option(help="The neighbour's AS number.")],
+    scope: Annotated[str, typer.Option(help="global, selector or host.")] = "global",
+    selector: Annotated[list[str] | None, typer.Option(help="k=v (repeat).")] = None,
+    host: Annotated[str | None, typer.Option(help="With scope host.")] = None,
+    hold_time: Annotated[int | None, typer.Option()] = None,
+    keepalive: Annotated[int | None, typer.Option()] = None,
+    graceful_restart: Annotated[int | None, typer.Option(help="Seconds, 0 = off.")] = None,
+    ttl_security: Annotated[int | None, typer.Option(help="Hops, 0 = off.")] = None,
+    max_prefix: Annotated[int | None, typer.Option()] = None,
+    password_file: PasswordFile = None,
+    as_json: JsonOpt = False,
+) -> None:
+    body = _options(
+        name=name,
+        address=address,
+        asn=asn,
+        scope=scope,
+        selector=pairs(selector, "--selector"),
+        host=host,
+        hold_time=hold_time,
+        keepalive=keepalive,
+        graceful_restart=graceful_restart,
+        ttl_security=ttl_security,
+        max_prefix=max_prefix,
+        password=_password(password_file),
+    )
+    details(client(ctx).post("/v1/peers", body), as_json=as_json, title=f"peer {name} added")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Only the peers of this host.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    rows = client(ctx).get(f"/v1/hosts/{host}/peers" if host else "/v1/peers")
+    emit(rows, PEER_COLUMNS, as_json=as_json, title="peers")
+
+
+@app.command("show")
+def show(ctx: typer.Context, name: str, as_json: JsonOpt = False) -> None:
+    details(client(ctx).get(f"/v1/peers/{name}"), as_json=as_json, title=f"peer {name}")
+
+
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    name: str,
+    asn: Annotated[int | None, typer.Option()] = None,
+    hold_time: Annotated[int | None, typer.Option()] = None,
+    keepalive: Annotated[int | None, typer.Option()] = None,
+    graceful_restart: Annotated[int | None, typer.Option()] = None,
+    ttl_security: Annotated[int | None, typer.Option()] = None,
+    max_prefix: Annotated[int | None, typer.Option()] = None,
+    password_file: PasswordFile = None,
+) -> None:
+    body = _options(
+        asn=asn,
+        hold_time=hold_time,
+        keepalive=keepalive,
+        graceful_restart=graceful_restart,
+        ttl_security=ttl_security,
+        max_prefix=max_prefix,
+        password=_password(password_file),
+    )
+    details(client(ctx).patch(f"/v1/peers/{name}", body), as_json=False, title=f"peer {name}")
+
+
+@app.command("delete")
+def delete(ctx: typer.Context, name: str) -> None:
+    client(ctx).delete(f"/v1/peers/{name}")
+    typer.echo(f"peer {name} deleted")
+
+
+def status_style(row: dict[str, Any]) -> str:
+    return "green" if row["state"] == "established" else "red"
+
+
+def show_status(ctx: typer.Context, host: str | None, as_json: bool) -> None:
+    """Every session as the speakers report it; established green, others red."""
+    rows = client(ctx).get("/v1/peers/status", host=host)
+    emit(rows, STATUS_COLUMNS, as_json=as_json, title="BGP sessions", style=status_style)
+    if not as_json:
+        up = sum(1 for r in rows if r["state"] == "established")
+        typer.echo(f"{up} established of {len(rows)}")

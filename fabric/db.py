@@ -1,0 +1,154 @@
+"""Engines, sessions and the write lock, for SQLite (embedded) and PostgreSQL.
+
+Every write transaction is serialized fabric-wide, which is what makes "no
+address is ever handed out twice" hold across processes and API replicas:
+
+- SQLite: writes begin with ``BEGIN IMMEDIATE`` (the database's write lock is
+  taken before the first read, so two allocators never read the same free
+  address); reads use a separate engine with plain ``BEGIN`` so that WAL readers
+  never queue behind writers.
+- PostgreSQL: writes begin with ``SELECT … FROM fabric_state FOR UPDATE``; under
+  READ COMMITTED every later statement of the transaction sees all that
+  committed before the lock was granted.
+
+The same row carries the revision, so revision order is commit order: an agent
+that saw revision R has seen every change up to R. Unique constraints back all
+of this up. Domain functions take a ``Session`` and never commit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, select, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
+
+from fabric.models import FabricState, Host
+
+NOTIFY_CHANNEL = "fabric_revision"
+
+
+def normalize_url(url: str) -> str:
+    """Pick our drivers: psycopg 3 for PostgreSQL, the stdlib for SQLite."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _sqlite_engine(url: str, begin: str) -> Engine:
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 module so that our
+        # BEGIN below is the one that runs.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql(begin)
+
+    return engine
+
+
+class Database:
+    """The controller's database: one writer path, one reader path."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = normalize_url(url)
+        self.backend = make_url(self.url).get_backend_name()
+        if self.backend == "sqlite":
+            self.write_engine = _sqlite_engine(self.url, "BEGIN IMMEDIATE")
+            self.read_engine = _sqlite_engine(self.url, "BEGIN")
+        else:
+            self.write_engine = create_engine(
+                self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            )
+            self.read_engine = self.write_engine
+        self._writer = sessionmaker(self.write_engine, expire_on_commit=False)
+        self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.backend == "postgresql"
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A serialized write transaction, committed on success, rolled back on error."""
+        with self._writer() as session, session.begin():
+            lock = select(FabricState.revision).where(FabricState.id == 1)
+            if self.is_postgres:
+                lock = lock.with_for_update()
+            session.execute(lock)
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._reader() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            self.read_engine.dispose()
+
+
+def current_revision(session: Session) -> int:
+    rev = session.scalar(select(FabricState.revision).where(FabricState.id == 1))
+    return int(rev or 0)
+
+
+def bump_revision(session: Session) -> int:
+    """The revision of this transaction's change, bumped once per transaction.
+
+    On PostgreSQL the NOTIFY is queued in the same transaction, so the other
+    replicas hear of it exactly when the change becomes visible.
+    """
+    if "revision" in session.info:
+        return int(session.info["revision"])
+    # Core statements on the tables: the ORM's bulk-update bookkeeping cost
+    # more than the statement itself on this hot path.
+    state = FabricState.__table__
+    rev = session.scalar(
+        update(state)
+        .where(state.c.id == 1)
+        .values(revision=state.c.revision + 1)
+        .returning(state.c.revision)
+    )
+    if rev is None:
+        raise RuntimeError("fabric_state row missing: run the migrations")
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_notify(:ch, :rev)"), {"ch": NOTIFY_CHANNEL, "rev": str(rev)}
+        )
+    session.info["revision"] = rev
+    return int(rev)
+
+
+def touch_hosts(session: Session, host_ids: set[int] | None) -> int:
+    """Mark hosts (all of them when ``host_ids`` is None) as changed in this revision."""
+    rev = bump_revision(session)
+    hosts = Host.__table__
+    stmt = update(hosts).values(revision=rev)
+    if host_ids is not None:
+        if not host_ids:
+            return rev
+        stmt = stmt.where(hosts.c.id.in_(host_ids))
+    session.execute(stmt)
+    # Keep loaded Host objects true to the row (callers return them).
+    for obj in session.identity_map.values():
+        if isinstance(obj, Host) and (host_ids is None or obj.id in host_ids):
+            set_committed_value(obj, "revision", rev)
+    return rev

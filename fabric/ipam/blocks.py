@@ -1,0 +1,120 @@
+"""Address math of pools and blocks (``ipaddress``), free of the database.
+
+A pool is carved into aligned blocks of one prefix length. Reserved ranges are
+never handed out; every other address of a block is usable (the host is the
+gateway, so no network or broadcast address is set aside).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Iterator
+
+from fabric.errors import InvalidInput
+from fabric.validation import IPAddress, IPNetwork, parse_address, parse_network
+
+DEFAULT_BLOCK_PREFIX = {4: 26, 6: 122}
+# Keep a block small enough to scan for a free address in one query.
+MAX_BLOCK_ADDRESSES = 4096
+
+
+def default_block_prefix(family: int) -> int:
+    return DEFAULT_BLOCK_PREFIX[family]
+
+
+def check_block_prefix(pool: IPNetwork, prefix: int) -> int:
+    """Raises: InvalidInput when blocks of /prefix do not fit the pool."""
+    size = 2 ** (pool.max_prefixlen - prefix) if prefix <= pool.max_prefixlen else 0
+    if not pool.prefixlen <= prefix <= pool.max_prefixlen or size > MAX_BLOCK_ADDRESSES:
+        raise InvalidInput(
+            f"Block size /{prefix} does not fit pool {pool}: it must be between "
+            f"/{pool.prefixlen} and /{pool.max_prefixlen} and hold at most "
+            f"{MAX_BLOCK_ADDRESSES} addresses.",
+            code="invalid_block_size",
+        )
+    return prefix
+
+
+def parse_reserved(pool: IPNetwork, entries: Iterable[str]) -> list[str]:
+    """Normalise reserved entries (CIDRs or ``first-last`` ranges) to CIDRs inside the pool.
+
+    Raises: InvalidInput for a malformed entry or one outside the pool.
+    """
+    out: list[str] = []
+    for entry in entries:
+        if "-" in entry:
+            first_s, last_s = entry.split("-", 1)
+            first, last = parse_address(first_s), parse_address(last_s)
+            if first.version != last.version or first > last:  # type: ignore[operator]
+                raise InvalidInput(f"Reserved range {entry!r} is empty.", code="invalid_reserved")
+            nets: list[IPNetwork] = list(ipaddress.summarize_address_range(first, last))
+        else:
+            nets = [ipaddress.ip_network(entry.strip(), strict=False)] if _is_net(entry) else []
+            if not nets:
+                raise InvalidInput(
+                    f"Reserved entry {entry!r} is neither a CIDR nor a range.",
+                    code="invalid_reserved",
+                )
+        for net in nets:
+            if net.version != pool.version or not net.subnet_of(pool):  # type: ignore[arg-type]
+                raise InvalidInput(
+                    f"Reserved entry {entry!r} is not inside pool {pool}.", code="invalid_reserved"
+                )
+            out.append(str(net))
+    return out
+
+
+def _is_net(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def reserved_networks(reserved: Iterable[str]) -> list[IPNetwork]:
+    return [parse_network(r) for r in reserved]
+
+
+def is_reserved(address: IPAddress, reserved: list[IPNetwork]) -> bool:
+    return any(address in net for net in reserved)
+
+
+def usable_in(net: IPNetwork, reserved: list[IPNetwork]) -> int:
+    """How many addresses of ``net`` are not reserved."""
+    # Reserved entries may overlap each other: collapse them before counting.
+    collapsed = ipaddress.collapse_addresses(r for r in reserved if r.overlaps(net))  # type: ignore[type-var]
+    taken = 0
+    for r in collapsed:
+        inner = r if r.subnet_of(net) else net  # type: ignore[arg-type]
+        taken += inner.num_addresses
+    return net.num_addresses - taken
+
+
+def first_free(block: IPNetwork, taken: set[str], reserved: list[IPNetwork]) -> IPAddress | None:
+    """The lowest address of the block that is neither taken nor reserved."""
+    local = [r for r in reserved if r.overlaps(block)]
+    for offset in range(block.num_addresses):
+        addr = block.network_address + offset
+        if addr.compressed not in taken and not is_reserved(addr, local):
+            return addr
+    return None
+
+
+def unclaimed_blocks(
+    pool: IPNetwork, prefix: int, claimed: set[str], reserved: list[IPNetwork]
+) -> Iterator[IPNetwork]:
+    """Aligned blocks of the pool that nobody has claimed and that hold a usable address."""
+    for block in pool.subnets(new_prefix=prefix):
+        if str(block) not in claimed and usable_in(block, reserved) > 0:
+            yield block
+
+
+def block_of(address: IPAddress, prefix: int) -> IPNetwork:
+    return ipaddress.ip_network(f"{address}/{prefix}", strict=False)
+
+
+def host_prefix(address: str) -> str:
+    """The /32 or /128 announced for one address."""
+    addr = ipaddress.ip_address(address)
+    return f"{addr.compressed}/{addr.max_prefixlen}"

@@ -1,0 +1,182 @@
+"""SQLAlchemy models: the database schema of the controller.
+
+The schema only changes through an Alembic migration (``migrations/``); a test
+compares these models with the migrated database. Addresses and CIDRs are stored
+in their canonical text form (``ipaddress`` ``compressed``) so that equality in
+SQL is equality of addresses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timestamps are UTC-aware in Python on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+class FabricState(Base):
+    """One row (id 1): the fabric's revision, bumped by every change."""
+
+    __tablename__ = "fabric_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+
+class Pool(Base):
+    __tablename__ = "pools"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    cidr: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    family: Mapped[int] = mapped_column(Integer, nullable=False)
+    block_prefix: Mapped[int] = mapped_column(Integer, nullable=False)
+    selector: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    reserved: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    strict_affinity: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    blocks: Mapped[list[Block]] = relationship(back_populates="pool")
+
+
+class Host(Base):
+    __tablename__ = "hosts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    address: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    asn: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    advertise_mode: Mapped[str] = mapped_column(String(16), nullable=False)
+    # Revision of the last change to what this host announces or whom it peers
+    # with: long-polls wake only the hosts a change concerns.
+    revision: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class Block(Base):
+    __tablename__ = "blocks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pool_id: Mapped[int] = mapped_column(
+        ForeignKey("pools.id", ondelete="RESTRICT"), nullable=False, index=True
+    )
+    cidr: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    host_id: Mapped[int | None] = mapped_column(
+        ForeignKey("hosts.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    allocated: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    claimed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    pool: Mapped[Pool] = relationship(back_populates="blocks")
+    host: Mapped[Host | None] = relationship()
+
+
+class Allocation(Base):
+    __tablename__ = "allocations"
+    __table_args__ = (Index("ix_allocations_handle_family", "handle", "family"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The guarantee that no address is ever handed out twice, whatever the
+    # application does: the database refuses a second row.
+    address: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    family: Mapped[int] = mapped_column(Integer, nullable=False)
+    block_id: Mapped[int] = mapped_column(
+        ForeignKey("blocks.id", ondelete="RESTRICT"), nullable=False, index=True
+    )
+    host_id: Mapped[int] = mapped_column(
+        ForeignKey("hosts.id", ondelete="RESTRICT"), nullable=False, index=True
+    )
+    handle: Mapped[str] = mapped_column(String(255), nullable=False)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    block: Mapped[Block] = relationship()
+    host: Mapped[Host] = relationship()
+
+
+class Peer(Base):
+    __tablename__ = "peers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    address: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    asn: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    scope: Mapped[str] = mapped_column(String(16), nullable=False)
+    selector: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    host_id: Mapped[int | None] = mapped_column(
+        ForeignKey("hosts.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    hold_time: Mapped[int] = mapped_column(Integer, nullable=False)
+    keepalive: Mapped[int] = mapped_column(Integer, nullable=False)
+    graceful_restart: Mapped[int] = mapped_column(Integer, nullable=False)
+    ttl_security: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    max_prefix: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Write-only: stored for rendering speaker configs, never returned by the API.
+    password: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    host: Mapped[Host | None] = relationship()
+
+
+class PeerStatus(Base):
+    __tablename__ = "peer_status"
+    __table_args__ = (UniqueConstraint("host_id", "peer_address"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host_id: Mapped[int] = mapped_column(
+        ForeignKey("hosts.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    peer_address: Mapped[str] = mapped_column(String(64), nullable=False)
+    peer_asn: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    prefixes_sent: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    prefixes_received: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    updates_sent: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    updates_received: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    host: Mapped[Host] = relationship()

@@ -1,0 +1,196 @@
+"""BGP peers (the ToRs a host talks to) and which of them apply to which host.
+
+Scope: ``global`` (every host), ``selector`` (hosts whose labels match), or
+``host`` (one host). When several peers with the same address apply to one
+host, the most specific scope wins (host, then selector, then global), so a
+per-host override of a rack-wide peer is possible. The password is write-only.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fabric.db import touch_hosts
+from fabric.errors import AlreadyExists, InvalidInput, NotFound
+from fabric.hosts import get_host
+from fabric.models import Host, Peer
+from fabric.validation import (
+    matches,
+    parse_address,
+    validate_asn,
+    validate_labels,
+    validate_name,
+)
+
+SCOPES = ("global", "selector", "host")
+_SPECIFICITY = {"host": 0, "selector": 1, "global": 2}
+# What both ExaBGP's and FRR's config parsers take as one word, safely.
+_PASSWORD = re.compile(r"^[A-Za-z0-9!#$%&()*+,./:<=>?@\[\]^_{|}~-]{1,80}$")
+DEFAULTS: dict[str, Any] = {
+    "hold_time": 90,
+    "keepalive": 30,
+    "graceful_restart": 120,
+    "ttl_security": 0,
+    "max_prefix": None,
+}
+
+
+def get_peer(session: Session, name: str) -> Peer:
+    peer = session.scalar(select(Peer).where(Peer.name == name))
+    if peer is None:
+        raise NotFound(f"Peer {name!r} does not exist.", code="peer_not_found", peer=name)
+    return peer
+
+
+def list_peers(session: Session) -> list[Peer]:
+    return list(session.scalars(select(Peer).order_by(Peer.name)))
+
+
+def _check_timers(hold_time: int, keepalive: int, graceful_restart: int, ttl: int) -> None:
+    # RFC 4271 §4.2: hold time is 0 or at least 3 seconds.
+    if not (hold_time == 0 or 3 <= hold_time <= 65535):
+        raise InvalidInput("Hold time must be 0 or 3-65535 seconds.", code="invalid_timers")
+    if hold_time and not 1 <= keepalive <= hold_time // 3:
+        raise InvalidInput(
+            "Keepalive must be 1 second to a third of the hold time.", code="invalid_timers"
+        )
+    # RFC 4724 §3: the restart time is a 12-bit field.
+    if not 0 <= graceful_restart <= 4095:
+        raise InvalidInput(
+            "Graceful-restart time must be 0 (off) to 4095 seconds.", code="invalid_timers"
+        )
+    if not 0 <= ttl <= 254:
+        raise InvalidInput(
+            "TTL security must be 0 (off) or the number of hops, 1-254.", code="invalid_ttl"
+        )
+
+
+def _check_password(password: str | None) -> str | None:
+    if password is None or password == "":
+        return None
+    if not _PASSWORD.match(password):
+        # Never echo the password back, not even in an error.
+        raise InvalidInput(
+            "The password must be 1-80 printable ASCII characters without spaces, quotes, "
+            "backslashes or semicolons.",
+            code="invalid_password",
+        )
+    return password
+
+
+def _resolve_scope(
+    session: Session, scope: str, selector: dict[str, Any] | None, host: str | None
+) -> tuple[dict[str, str], int | None]:
+    if scope not in SCOPES:
+        raise InvalidInput(
+            f"Scope {scope!r} is not one of {', '.join(SCOPES)}.", code="invalid_scope"
+        )
+    if scope == "selector":
+        sel = validate_labels(selector or {}, what="selector")
+        if not sel:
+            raise InvalidInput(
+                "An empty selector would match every host: use scope 'global' for that.",
+                code="invalid_selector",
+            )
+        return sel, None
+    if selector:
+        raise InvalidInput("A selector is only valid with scope 'selector'.", code="invalid_scope")
+    if scope == "host":
+        if not host:
+            raise InvalidInput("Scope 'host' needs a host.", code="invalid_scope")
+        return {}, get_host(session, host).id
+    if host:
+        raise InvalidInput("A host is only valid with scope 'host'.", code="invalid_scope")
+    return {}, None
+
+
+def create_peer(
+    session: Session,
+    *,
+    name: str,
+    address: str,
+    asn: int,
+    scope: str = "global",
+    selector: dict[str, Any] | None = None,
+    host: str | None = None,
+    password: str | None = None,
+    **options: Any,
+) -> Peer:
+    """Add a BGP neighbour. Raises: InvalidInput, NotFound (host), AlreadyExists."""
+    validate_name("Peer", name)
+    if session.scalar(select(Peer.id).where(Peer.name == name)) is not None:
+        raise AlreadyExists(f"Peer {name!r} already exists.", code="peer_exists")
+    values = {**DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
+    unknown = set(values) - set(DEFAULTS)
+    if unknown:
+        raise InvalidInput(f"Unknown peer option(s): {', '.join(sorted(unknown))}.")
+    _check_timers(
+        values["hold_time"], values["keepalive"], values["graceful_restart"], values["ttl_security"]
+    )
+    if values["max_prefix"] is not None and values["max_prefix"] < 1:
+        raise InvalidInput("max_prefix must be at least 1.", code="invalid_max_prefix")
+    sel, host_id = _resolve_scope(session, scope, selector, host)
+    peer = Peer(
+        name=name,
+        address=parse_address(address, what="peer address").compressed,
+        asn=validate_asn(asn),
+        scope=scope,
+        selector=sel,
+        host_id=host_id,
+        password=_check_password(password),
+        **values,
+    )
+    session.add(peer)
+    touch_hosts(session, None)
+    session.flush()
+    return peer
+
+
+def update_peer(session: Session, name: str, **changes: Any) -> Peer:
+    """Change timers, options or the password (``""`` clears it); scope and address are fixed."""
+    peer = get_peer(session, name)
+    if "asn" in changes and changes["asn"] is not None:
+        peer.asn = validate_asn(changes.pop("asn"))
+    if "password" in changes:
+        pw = changes.pop("password")
+        if pw is not None:
+            peer.password = _check_password(pw)
+    for key, value in changes.items():
+        if key not in DEFAULTS:
+            raise InvalidInput(f"Peer field {key!r} cannot be changed.", code="invalid_update")
+        if value is not None or key == "max_prefix":
+            setattr(peer, key, value)
+    _check_timers(peer.hold_time, peer.keepalive, peer.graceful_restart, peer.ttl_security)
+    if peer.max_prefix is not None and peer.max_prefix < 1:
+        raise InvalidInput("max_prefix must be at least 1.", code="invalid_max_prefix")
+    touch_hosts(session, None)
+    session.flush()
+    return peer
+
+
+def delete_peer(session: Session, name: str) -> None:
+    session.delete(get_peer(session, name))
+    touch_hosts(session, None)
+    session.flush()
+
+
+def applies_to(peer: Peer, host: Host) -> bool:
+    if peer.scope == "global":
+        return True
+    if peer.scope == "host":
+        return peer.host_id == host.id
+    return matches(peer.selector, host.labels)
+
+
+def peers_for_host(session: Session, host_name: str) -> list[Peer]:
+    """The peers a host's speaker must have, one per address, most specific scope first."""
+    host = get_host(session, host_name)
+    chosen: dict[str, Peer] = {}
+    candidates = [p for p in list_peers(session) if applies_to(p, host)]
+    for peer in sorted(candidates, key=lambda p: (_SPECIFICITY[p.scope], p.name)):
+        chosen.setdefault(peer.address, peer)
+    return sorted(chosen.values(), key=lambda p: p.name)

@@ -1,0 +1,85 @@
+"""Shared fixtures: a fresh database per test, on SQLite and (when the test
+command started one) on the real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from fabric import migrate
+from fabric.db import Database, normalize_url
+
+PG_URL_ENV = "FABRIC_TEST_POSTGRES_URL"
+
+
+def postgres_admin_url() -> str | None:
+    return os.environ.get(PG_URL_ENV)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'fabric.db'}"
+
+
+def _with_database(url: str, name: str) -> str:
+    return make_url(normalize_url(url)).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[tuple[str, str]]:
+    """A migrated template database: each test's database is a cheap copy of it."""
+    admin = postgres_admin_url()
+    if admin is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{PG_URL_ENV} is not set: run the tests through `make test`")
+        pytest.skip(f"{PG_URL_ENV} not set (make test starts a PostgreSQL server)")
+    name = f"fabric_tpl_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(normalize_url(admin), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    db = Database(_with_database(admin, name))
+    migrate.upgrade(db.write_engine, db.url)
+    db.dispose()
+    yield admin, name
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_template: tuple[str, str]) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for one test, dropped afterwards."""
+    admin, template = postgres_template
+    name = f"fabric_test_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(normalize_url(admin), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    try:
+        yield (
+            make_url(normalize_url(admin)).set(database=name).render_as_string(hide_password=False)
+        )
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return str(request.getfixturevalue(name))
+
+
+@pytest.fixture
+def db(sqlite_url: str) -> Iterator[Database]:
+    """A migrated SQLite database (the domain tests run on it)."""
+    database = Database(sqlite_url)
+    migrate.upgrade(database.write_engine, database.url)
+    yield database
+    database.dispose()

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from fabric.errors import InvalidInput
+from fabric.ipam import blocks
+
+
+def net(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(text)
+
+
+def test_block_prefix_must_fit_the_pool() -> None:
+    assert blocks.check_block_prefix(net("10.0.0.0/16"), 26) == 26
+    for bad in (15, 33, 8):
+        with pytest.raises(InvalidInput) as exc:
+            blocks.check_block_prefix(net("10.0.0.0/16"), bad)
+        assert exc.value.code == "invalid_block_size"
+
+
+def test_reserved_ranges_become_cidrs_inside_the_pool() -> None:
+    pool = net("10.0.0.0/24")
+    assert blocks.parse_reserved(pool, ["10.0.0.0-10.0.0.2", "10.0.0.128/30"]) == [
+        "10.0.0.0/31",
+        "10.0.0.2/32",
+        "10.0.0.128/30",
+    ]
+    for bad in ["10.0.1.0/30", "10.0.0.9-10.0.0.1", "nonsense"]:
+        with pytest.raises(InvalidInput):
+            blocks.parse_reserved(pool, [bad])
+
+
+def test_usable_counts_overlapping_reservations_once() -> None:
+    reserved = [net("10.0.0.0/30"), net("10.0.0.0/31"), net("10.0.1.0/24")]
+    assert blocks.usable_in(net("10.0.0.0/26"), reserved) == 60
+    assert blocks.usable_in(net("10.0.1.0/26"), reserved) == 0
+
+
+def test_first_free_skips_taken_and_reserved() -> None:
+    block = net("fd00::/126")
+    assert str(blocks.first_free(block, {"fd00::"}, [net("fd00::1/128")])) == "fd00::2"
+    assert blocks.first_free(block, {"fd00::", "fd00::2", "fd00::3"}, [net("fd00::1/128")]) is None
+
+
+def test_unclaimed_blocks_skip_claimed_and_fully_reserved() -> None:
+    got = blocks.unclaimed_blocks(net("10.0.0.0/24"), 26, {"10.0.0.0/26"}, [net("10.0.0.64/26")])
+    assert [str(b) for b in got] == ["10.0.0.128/26", "10.0.0.192/26"]
+
+
+def test_host_prefix() -> None:
+    assert blocks.host_prefix("10.1.2.3") == "10.1.2.3/32"
+    assert blocks.host_prefix("fd00:0::1") == "fd00::1/128"

@@ -1,0 +1,69 @@
+"""Real API server processes for tests (``fabricctl serve``), stopped by PID."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class ApiServer:
+    """``fabricctl serve`` in a child process; ``stop()`` ends it by PID."""
+
+    def __init__(
+        self,
+        database_url: str,
+        log_path: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        netns: str | None = None,
+    ) -> None:
+        self.host, self.port = host, port or free_port()
+        self.url = f"http://{host}:{self.port}"
+        cmd = [
+            sys.executable, "-m", "fabric.cli.main", "serve",
+            "--host", host, "--port", str(self.port), "--log-level", "warning",
+        ]  # fmt: skip
+        if netns:
+            cmd = ["ip", "netns", "exec", netns, *cmd]
+        full_env = {**os.environ, "FABRIC_DATABASE_URL": database_url, **(env or {})}
+        self._log = log_path.open("ab")
+        self.proc = subprocess.Popen(cmd, env=full_env, stdout=self._log, stderr=self._log)
+        self.log_path = log_path
+
+    def wait_ready(self, timeout: float = 30.0) -> ApiServer:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"API server exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"API server not ready after {timeout}s: {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
