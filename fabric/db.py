@@ -21,9 +21,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event, select, text, update
+from sqlalchemy import Engine, Table, create_engine, event, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
@@ -120,7 +120,7 @@ def bump_revision(session: Session) -> int:
         return int(session.info["revision"])
     # Core statements on the tables: the ORM's bulk-update bookkeeping cost
     # more than the statement itself on this hot path.
-    state = FabricState.__table__
+    state = cast(Table, FabricState.__table__)
     rev = session.scalar(
         update(state)
         .where(state.c.id == 1)
@@ -140,7 +140,7 @@ def bump_revision(session: Session) -> int:
 def touch_hosts(session: Session, host_ids: set[int] | None) -> int:
     """Mark hosts (all of them when ``host_ids`` is None) as changed in this revision."""
     rev = bump_revision(session)
-    hosts = Host.__table__
+    hosts = cast(Table, Host.__table__)
     stmt = update(hosts).values(revision=rev)
     if host_ids is not None:
         if not host_ids:

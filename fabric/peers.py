@@ -18,6 +18,7 @@ from fabric.db import touch_hosts
 from fabric.errors import AlreadyExists, InvalidInput, NotFound
 from fabric.hosts import get_host
 from fabric.models import Host, Peer
+from fabric.render.exabgp import Speaker, SpeakerPeer
 from fabric.validation import (
     matches,
     parse_address,
@@ -194,3 +195,24 @@ def peers_for_host(session: Session, host_name: str) -> list[Peer]:
     for peer in sorted(candidates, key=lambda p: (_SPECIFICITY[p.scope], p.name)):
         chosen.setdefault(peer.address, peer)
     return sorted(chosen.values(), key=lambda p: p.name)
+
+
+def speaker_for_host(session: Session, host_name: str) -> Speaker:
+    """What the host's agent renders into ``exabgp.conf`` (passwords included)."""
+    host = get_host(session, host_name)
+    return Speaker(
+        host=host.name,
+        address=host.address,
+        asn=host.asn,
+        peers=[
+            SpeakerPeer(
+                address=p.address,
+                asn=p.asn,
+                hold_time=p.hold_time,
+                graceful_restart=p.graceful_restart,
+                ttl_security=p.ttl_security,
+                password=p.password,
+            )
+            for p in peers_for_host(session, host_name)
+        ],
+    )

@@ -23,10 +23,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     api.stop()
 
 
-def ctl(server: ApiServer, *args: str, ok: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def ctl(
+    server: ApiServer, *args: str, ok: bool = True, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "FABRIC_API_URL": server.url, "COLUMNS": "200"}
     proc = subprocess.run(
-        [sys.executable, "-m", "fabric.cli.main", *args], env=env, input=stdin, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "fabric.cli.main", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert (proc.returncode == 0) == ok, proc.stdout + proc.stderr
     return proc
@@ -37,11 +44,43 @@ def js(server: ApiServer, *args: str) -> Any:
 
 
 def test_cli_covers_the_core(server: ApiServer, tmp_path: Path) -> None:
-    ctl(server, "pool", "create", "v4", "10.20.0.0/24", "--block-size", "28", "--reserved", "10.20.0.0/31")
-    ctl(server, "host", "add", "h1", "--address", "192.0.2.1", "--asn", "65001", "--label", "rack=r1")
+    ctl(
+        server,
+        "pool",
+        "create",
+        "v4",
+        "10.20.0.0/24",
+        "--block-size",
+        "28",
+        "--reserved",
+        "10.20.0.0/31",
+    )
+    ctl(
+        server,
+        "host",
+        "add",
+        "h1",
+        "--address",
+        "192.0.2.1",
+        "--asn",
+        "65001",
+        "--label",
+        "rack=r1",
+    )
     secret = tmp_path / "pw"
     secret.write_text("t0p-s3cret\n")
-    out = ctl(server, "peer", "add", "tor", "--address", "192.0.2.254", "--asn", "65000", "--password-file", str(secret)).stdout
+    out = ctl(
+        server,
+        "peer",
+        "add",
+        "tor",
+        "--address",
+        "192.0.2.254",
+        "--asn",
+        "65000",
+        "--password-file",
+        str(secret),
+    ).stdout
     assert "t0p-s3cret" not in out
     got = js(server, "ip", "allocate", "--host", "h1", "--handle", "c1", "--attr", "namespace=web")
     assert got["allocations"][0]["address"] == "10.20.0.2"  # .0 and .1 are reserved
@@ -66,5 +105,10 @@ def test_cli_errors_are_one_clear_line(server: ApiServer) -> None:
     proc = ctl(server, "pool", "create", "bad", "10.0.0.1/24", ok=False)
     assert "host_bits_set" in proc.stderr
     env = {**os.environ, "FABRIC_API_URL": "http://127.0.0.1:9"}
-    proc = subprocess.run([sys.executable, "-m", "fabric.cli.main", "pool", "list"], env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fabric.cli.main", "pool", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1 and "unreachable" in proc.stderr

@@ -5,7 +5,13 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import DbDep, HubDep, ReadSession, SettingsDep, WriteSession
 from api.routes.peers import peer_public
-from api.schemas.hosts import DesiredStatePublic, HostCreate, HostPublic, HostUpdate
+from api.schemas.hosts import (
+    DesiredStatePublic,
+    HostCreate,
+    HostPublic,
+    HostUpdate,
+    SpeakerPublic,
+)
 from api.schemas.peers import PeerPublic, StatusReport
 from fabric import desired, hosts, peer_status, peers
 from fabric.db import Database
@@ -50,6 +56,16 @@ def delete_host(name: str, session: WriteSession, release: bool = False) -> dict
 def get_host_peers(name: str, session: ReadSession) -> list[PeerPublic]:
     """The peers that apply to this host (one per address, most specific scope wins)."""
     return [peer_public(p) for p in peers.peers_for_host(session, name)]
+
+
+@router.get("/{name}/speaker")
+def get_speaker(name: str, session: ReadSession) -> SpeakerPublic:
+    """The speaker configuration of the host's agent, peer passwords included.
+
+    The one place a password leaves the controller: it is meant for the
+    host's own agent (role-scoped tokens restrict it to that agent).
+    """
+    return SpeakerPublic.model_validate(peers.speaker_for_host(session, name))
 
 
 def _read_desired(db: Database, name: str) -> desired.DesiredState:

@@ -49,3 +49,21 @@ class DesiredStatePublic(Public):
     host_revision: int = Field(description="Revision of this host's last change.")
     advertisements: list[AdvertisementPublic]
     blocks: list[str]
+
+
+class SpeakerPeerPublic(Public):
+    address: str
+    asn: int
+    hold_time: int
+    graceful_restart: int
+    ttl_security: int
+    password: str | None
+
+
+class SpeakerPublic(Public):
+    """The host's speaker configuration, for its agent only (it carries the passwords)."""
+
+    host: str
+    address: str
+    asn: int
+    peers: list[SpeakerPeerPublic]

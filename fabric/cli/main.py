@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -65,6 +66,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port.")] = None,
     database_url: Annotated[str | None, typer.Option(help="Overrides FABRIC_DATABASE_URL.")] = None,
+    uds: Annotated[str | None, typer.Option(help="Listen on this Unix socket instead.")] = None,
     log_level: Annotated[str, typer.Option()] = "info",
 ) -> None:
     """Run the controller API (migrates the database first)."""
@@ -80,9 +82,34 @@ def serve(
         create_app(settings),
         host=settings.listen_host,
         port=settings.listen_port,
+        uds=uds,
         log_level=log_level,
         timeout_graceful_shutdown=5,
     )
+
+
+@app.command("agent")
+def agent(
+    api: Annotated[str, typer.Option(envvar="FABRIC_API_URL", help="The controller API.")],
+    host: Annotated[str, typer.Option(help="This host's name in the controller.")],
+    state_dir: Annotated[Path, typer.Option(help="Where exabgp.conf, logs and pids go.")] = Path(
+        "/var/lib/routed-fabric"
+    ),
+    require_kernel_route: Annotated[
+        bool, typer.Option(help="Announce a workload only while its kernel route exists.")
+    ] = False,
+    allow: Annotated[list[str] | None, typer.Option(help="Never announce outside these.")] = None,
+    no_kernel: Annotated[bool, typer.Option(help="Do not program blackhole routes.")] = False,
+) -> None:
+    """Run the host agent: ExaBGP, the route-injection process, kernel routes."""
+    from bgp import agent as host_agent
+
+    extra = [f"--allow={a}" for a in allow or []]
+    if require_kernel_route:
+        extra.append("--require-kernel-route")
+    if no_kernel:
+        extra.append("--no-kernel")
+    host_agent.main(api, host, state_dir, extra)
 
 
 @db_app.command("upgrade")

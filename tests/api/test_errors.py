@@ -31,7 +31,9 @@ def test_overlap_malformed_json_and_unknown_things(client: TestClient) -> None:
     client.post("/v1/pools", json={"name": "a", "cidr": "10.0.0.0/16"})
     r = client.post("/v1/pools", json={"name": "b", "cidr": "10.0.128.0/24"})
     assert (r.status_code, r.json()["code"]) == (409, "pool_overlap")
-    r = client.post("/v1/pools", content=b'{"name": "x",', headers={"content-type": "application/json"})
+    r = client.post(
+        "/v1/pools", content=b'{"name": "x",', headers={"content-type": "application/json"}
+    )
     assert (r.status_code, r.json()["code"]) == (400, "malformed_json")
     assert client.get("/v1/hosts/ghost").json()["code"] == "host_not_found"
     assert client.get("/v1/nowhere").json()["code"] == "not_found"
@@ -48,7 +50,10 @@ def test_asn_range(client: TestClient, asn: int) -> None:
 
 def test_requested_address_out_of_reach_writes_nothing(client: TestClient) -> None:
     client.post("/v1/pools", json={"name": "r1", "cidr": "10.0.0.0/24", "selector": {"rack": "r1"}})
-    client.post("/v1/hosts", json={"name": "h", "address": "192.0.2.1", "asn": 65001, "labels": {"rack": "r2"}})
+    client.post(
+        "/v1/hosts",
+        json={"name": "h", "address": "192.0.2.1", "asn": 65001, "labels": {"rack": "r2"}},
+    )
     r = client.post("/v1/allocations", json={"host": "h", "handle": "x", "address": "10.0.0.5"})
     assert (r.status_code, r.json()["code"]) == (422, "address_out_of_reach")
     r = client.post("/v1/allocations", json={"host": "h", "handle": "x", "address": "10.0.0.300"})
@@ -56,5 +61,7 @@ def test_requested_address_out_of_reach_writes_nothing(client: TestClient) -> No
     assert client.get("/v1/pools/r1").json()["blocks_claimed"] == 0
     r = client.post("/v1/allocations", json={"host": "h", "handle": "bad\nhandle"})
     assert r.json()["code"] == "invalid_handle"
-    r = client.post("/v1/allocations", json={"host": "h", "handle": "x", "attributes": {"k": "v\x00"}})
+    r = client.post(
+        "/v1/allocations", json={"host": "h", "handle": "x", "attributes": {"k": "v\x00"}}
+    )
     assert r.json()["code"] == "invalid_attributes"

@@ -34,7 +34,11 @@ def test_check_reports_each_kind_of_damage(tmp_path: Path) -> None:
         with engine.begin() as conn:
             conn.execute(text("PRAGMA foreign_keys=OFF"))
             conn.execute(text("UPDATE allocations SET handle = 'a0' WHERE handle = 'a1'"))
-            conn.execute(text("UPDATE blocks SET allocated = allocated + 5 WHERE host_id = (SELECT id FROM hosts WHERE name='h1')"))
+            conn.execute(
+                text(
+                    "UPDATE blocks SET allocated = allocated + 5 WHERE host_id = (SELECT id FROM hosts WHERE name='h1')"
+                )
+            )
             conn.execute(text("DELETE FROM hosts WHERE name = 'h2'"))
         engine.dispose()
         report = client.get("/v1/ipam/check").json()
@@ -65,5 +69,7 @@ def test_gc_grace_never_below_the_server_minimum(tmp_path: Path) -> None:
     with TestClient(create_app(make_settings(url, gc_min_grace_seconds=600))) as client:
         seed(client)
         client.post("/v1/allocations", json={"host": "h1", "handle": "young"})
-        result = client.post("/v1/ipam/gc", json={"host": "h1", "handles": [], "grace_seconds": 0}).json()
+        result = client.post(
+            "/v1/ipam/gc", json={"host": "h1", "handles": [], "grace_seconds": 0}
+        ).json()
     assert result["grace_seconds"] == 600 and result["released"] == []

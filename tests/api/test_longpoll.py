@@ -14,7 +14,10 @@ pytestmark = pytest.mark.api
 
 def seed(client: TestClient) -> int:
     client.post("/v1/pools", json={"name": "p", "cidr": "10.0.0.0/24", "block_size": 30})
-    client.post("/v1/hosts", json={"name": "h1", "address": "192.0.2.1", "asn": 65001, "advertise_mode": "host-routes"})
+    client.post(
+        "/v1/hosts",
+        json={"name": "h1", "address": "192.0.2.1", "asn": 65001, "advertise_mode": "host-routes"},
+    )
     client.post("/v1/hosts", json={"name": "h2", "address": "192.0.2.2", "asn": 65002})
     return int(client.get("/v1/hosts/h1/advertisements").json()["revision"])
 
@@ -24,7 +27,9 @@ def poll_in_thread(client: TestClient, host: str, since: int, wait: float) -> di
 
     def run() -> None:
         start = time.monotonic()
-        result["body"] = client.get(f"/v1/hosts/{host}/advertisements", params={"since": since, "wait": wait}).json()
+        result["body"] = client.get(
+            f"/v1/hosts/{host}/advertisements", params={"since": since, "wait": wait}
+        ).json()
         result["elapsed"] = time.monotonic() - start
 
     result["thread"] = threading.Thread(target=run)

@@ -47,9 +47,13 @@ def allocate_many(args: tuple[str, int]) -> tuple[list[str], list[int]]:
 
 def test_concurrent_allocations_across_replicas(replicas: list[ApiServer]) -> None:
     a = replicas[0].url
-    httpx.post(f"{a}/v1/pools", json={"name": "p", "cidr": "10.0.0.0/20", "block_size": 27}).raise_for_status()
+    httpx.post(
+        f"{a}/v1/pools", json={"name": "p", "cidr": "10.0.0.0/20", "block_size": 27}
+    ).raise_for_status()
     for h in range(HOSTS):
-        httpx.post(f"{a}/v1/hosts", json={"name": f"h{h}", "address": f"192.0.2.{h + 1}", "asn": 65001}).raise_for_status()
+        httpx.post(
+            f"{a}/v1/hosts", json={"name": f"h{h}", "address": f"192.0.2.{h + 1}", "asn": 65001}
+        ).raise_for_status()
     jobs = [(replicas[i % 2].url, i) for i in range(CLIENTS)]
     with multiprocessing.get_context("spawn").Pool(CLIENTS) as pool:
         results = pool.map(allocate_many, jobs)
@@ -65,7 +69,9 @@ def test_concurrent_allocations_across_replicas(replicas: list[ApiServer]) -> No
 def test_change_on_one_replica_wakes_long_poll_on_the_other(replicas: list[ApiServer]) -> None:
     a, b = (s.url for s in replicas)
     httpx.post(f"{a}/v1/pools", json={"name": "p", "cidr": "10.0.0.0/24"}).raise_for_status()
-    httpx.post(f"{a}/v1/hosts", json={"name": "h1", "address": "192.0.2.1", "asn": 65001}).raise_for_status()
+    httpx.post(
+        f"{a}/v1/hosts", json={"name": "h1", "address": "192.0.2.1", "asn": 65001}
+    ).raise_for_status()
     rev = httpx.get(f"{b}/v1/hosts/h1/advertisements").json()["revision"]
     with httpx.Client(timeout=30) as http:
         import threading

@@ -9,10 +9,20 @@ pytestmark = pytest.mark.api
 
 
 def seed(client: TestClient) -> None:
-    assert client.post("/v1/pools", json={"name": "v4", "cidr": "10.0.0.0/24", "block_size": 28}).status_code == 201
+    assert (
+        client.post(
+            "/v1/pools", json={"name": "v4", "cidr": "10.0.0.0/24", "block_size": 28}
+        ).status_code
+        == 201
+    )
     assert client.post("/v1/pools", json={"name": "v6", "cidr": "fd00::/120"}).status_code == 201
     for i, rack in ((1, "r1"), (2, "r2")):
-        body = {"name": f"h{i}", "address": f"192.0.2.{i}", "asn": 65000 + i, "labels": {"rack": rack}}
+        body = {
+            "name": f"h{i}",
+            "address": f"192.0.2.{i}",
+            "asn": 65000 + i,
+            "labels": {"rack": rack},
+        }
         assert client.post("/v1/hosts", json=body).status_code == 201
 
 
@@ -45,7 +55,9 @@ def test_pool_disable_and_delete(client: TestClient) -> None:
 
 def test_pool_selector_limits_claims(client: TestClient) -> None:
     seed(client)
-    client.post("/v1/pools", json={"name": "r2only", "cidr": "10.9.0.0/24", "selector": {"rack": "r2"}})
+    client.post(
+        "/v1/pools", json={"name": "r2only", "cidr": "10.9.0.0/24", "selector": {"rack": "r2"}}
+    )
     client.patch("/v1/pools/v4", json={"disabled": True})
     r = client.post("/v1/allocations", json={"host": "h1", "handle": "x"})
     assert (r.status_code, r.json()["code"]) == (409, "pool_exhausted")
@@ -55,7 +67,12 @@ def test_pool_selector_limits_claims(client: TestClient) -> None:
 
 def test_allocation_dual_stack_idempotent_and_owner(client: TestClient) -> None:
     seed(client)
-    body = {"host": "h1", "handle": "ctr-1/eth0", "family": "dual", "attributes": {"namespace": "web"}}
+    body = {
+        "host": "h1",
+        "handle": "ctr-1/eth0",
+        "family": "dual",
+        "attributes": {"namespace": "web"},
+    }
     first = client.post("/v1/allocations", json=body)
     assert first.status_code == 201 and first.json()["created"] is True
     again = client.post("/v1/allocations", json=body)
@@ -64,18 +81,26 @@ def test_allocation_dual_stack_idempotent_and_owner(client: TestClient) -> None:
     assert addrs == [a["address"] for a in again.json()["allocations"]]
     assert [a["family"] for a in first.json()["allocations"]] == [4, 6]
     owner = client.get(f"/v1/allocations/{addrs[1]}").json()
-    assert (owner["host"], owner["handle"], owner["attributes"]) == ("h1", "ctr-1/eth0", {"namespace": "web"})
+    assert (owner["host"], owner["handle"], owner["attributes"]) == (
+        "h1",
+        "ctr-1/eth0",
+        {"namespace": "web"},
+    )
     assert len(client.get("/v1/allocations", params={"host": "h1"}).json()) == 2
     assert len(client.get("/v1/allocations", params={"pool": "v6"}).json()) == 1
     released = client.post("/v1/allocations/release", json={"handle": "ctr-1/eth0"}).json()
     assert sorted(a["address"] for a in released["released"]) == sorted(addrs)
-    assert client.post("/v1/allocations/release", json={"handle": "ctr-1/eth0"}).json() == {"released": []}
+    assert client.post("/v1/allocations/release", json={"handle": "ctr-1/eth0"}).json() == {
+        "released": []
+    }
     assert client.get(f"/v1/allocations/{addrs[0]}").json()["code"] == "address_not_allocated"
 
 
 def test_release_by_address(client: TestClient) -> None:
     seed(client)
-    addr = client.post("/v1/allocations", json={"host": "h1", "handle": "a"}).json()["allocations"][0]["address"]
+    addr = client.post("/v1/allocations", json={"host": "h1", "handle": "a"}).json()["allocations"][
+        0
+    ]["address"]
     r = client.delete(f"/v1/allocations/{addr}", params={"handle": "not-a"})
     assert (r.status_code, r.json()["code"]) == (409, "handle_mismatch")
     assert client.delete(f"/v1/allocations/{addr}").json()["released"][0]["address"] == addr
@@ -87,9 +112,13 @@ def test_host_lifecycle(client: TestClient) -> None:
     assert (r.status_code, r.json()["code"]) == (409, "host_exists")
     r = client.post("/v1/hosts", json={"name": "h9", "address": "192.0.2.1", "asn": 65009})
     assert (r.status_code, r.json()["code"]) == (409, "host_address_in_use")
-    updated = client.patch("/v1/hosts/h1", json={"advertise_mode": "host-routes", "labels": {"rack": "r9"}})
+    updated = client.patch(
+        "/v1/hosts/h1", json={"advertise_mode": "host-routes", "labels": {"rack": "r9"}}
+    )
     assert updated.json()["advertise_mode"] == "host-routes"
-    assert [h["name"] for h in client.get("/v1/hosts", params={"selector": "rack=r9"}).json()] == ["h1"]
+    assert [h["name"] for h in client.get("/v1/hosts", params={"selector": "rack=r9"}).json()] == [
+        "h1"
+    ]
     client.post("/v1/allocations", json={"host": "h1", "handle": "a"})
     r = client.delete("/v1/hosts/h1")
     assert (r.status_code, r.json()["code"]) == (409, "host_has_allocations")
@@ -118,11 +147,34 @@ def test_deleted_hosts_blocks_keep_borrowed_addresses(client: TestClient) -> Non
 def test_peers_scope_and_write_only_password(client: TestClient) -> None:
     seed(client)
     secret = "Sup3r-s3cret"
-    r = client.post("/v1/peers", json={"name": "spine", "address": "192.0.2.254", "asn": 65100, "password": secret})
+    r = client.post(
+        "/v1/peers",
+        json={"name": "spine", "address": "192.0.2.254", "asn": 65100, "password": secret},
+    )
     assert r.status_code == 201 and r.json()["password_set"] is True and secret not in r.text
-    r = client.post("/v1/peers", json={"name": "tor-r1", "address": "192.0.2.253", "asn": 65201, "scope": "selector", "selector": {"rack": "r1"}})
+    r = client.post(
+        "/v1/peers",
+        json={
+            "name": "tor-r1",
+            "address": "192.0.2.253",
+            "asn": 65201,
+            "scope": "selector",
+            "selector": {"rack": "r1"},
+        },
+    )
     assert r.status_code == 201
-    r = client.post("/v1/peers", json={"name": "h2-special", "address": "192.0.2.254", "asn": 65999, "scope": "host", "host": "h2", "hold_time": 9, "keepalive": 3})
+    r = client.post(
+        "/v1/peers",
+        json={
+            "name": "h2-special",
+            "address": "192.0.2.254",
+            "asn": 65999,
+            "scope": "host",
+            "host": "h2",
+            "hold_time": 9,
+            "keepalive": 3,
+        },
+    )
     assert r.status_code == 201
     h1 = {p["name"] for p in client.get("/v1/hosts/h1/peers").json()}
     h2 = {p["name"]: p for p in client.get("/v1/hosts/h2/peers").json()}
@@ -130,9 +182,15 @@ def test_peers_scope_and_write_only_password(client: TestClient) -> None:
     assert set(h2) == {"h2-special"} and h2["h2-special"]["hold_time"] == 9  # host scope wins
     for path in ("/v1/peers", "/v1/peers/spine", "/v1/hosts/h1/peers"):
         assert secret not in client.get(path).text
-    r = client.post("/v1/peers", json={"name": "bad", "address": "192.0.2.1", "asn": 1, "password": "has space'"})
+    r = client.post(
+        "/v1/peers",
+        json={"name": "bad", "address": "192.0.2.1", "asn": 1, "password": "has space'"},
+    )
     assert r.json()["code"] == "invalid_password" and "has space" not in r.text
-    r = client.post("/v1/peers", json={"name": "all", "address": "192.0.2.1", "asn": 1, "scope": "selector", "selector": {}})
+    r = client.post(
+        "/v1/peers",
+        json={"name": "all", "address": "192.0.2.1", "asn": 1, "scope": "selector", "selector": {}},
+    )
     assert r.json()["code"] == "invalid_selector"
     assert client.patch("/v1/peers/spine", json={"password": ""}).json()["password_set"] is False
     assert client.delete("/v1/peers/spine").status_code == 204
@@ -140,10 +198,21 @@ def test_peers_scope_and_write_only_password(client: TestClient) -> None:
 
 def test_peer_status_report_and_list(client: TestClient) -> None:
     seed(client)
-    report = {"sessions": [{"peer_address": "192.0.2.254", "peer_asn": 65100, "state": "established", "prefixes_sent": 3}]}
+    report = {
+        "sessions": [
+            {
+                "peer_address": "192.0.2.254",
+                "peer_asn": 65100,
+                "state": "established",
+                "prefixes_sent": 3,
+            }
+        ]
+    }
     assert client.put("/v1/hosts/h1/peers/status", json=report).json() == {"sessions": 1}
     rows = client.get("/v1/peers/status").json()
-    assert [(r["host"], r["rack"], r["state"], r["prefixes_sent"]) for r in rows] == [("h1", "r1", "established", 3)]
+    assert [(r["host"], r["rack"], r["state"], r["prefixes_sent"]) for r in rows] == [
+        ("h1", "r1", "established", 3)
+    ]
     bad = {"sessions": [{"peer_address": "192.0.2.254", "state": "dancing"}]}
     assert client.put("/v1/hosts/h1/peers/status", json=bad).status_code == 422
     assert client.put("/v1/hosts/nope/peers/status", json=report).json()["code"] == "host_not_found"

@@ -16,7 +16,9 @@ from fabric.ipam import allocator, check, release
 from fabric.models import Allocation, Block
 
 
-def setup(db: Database, *, strict: bool = False, cidr: str = "10.0.0.0/28", block: int = 30) -> None:
+def setup(
+    db: Database, *, strict: bool = False, cidr: str = "10.0.0.0/28", block: int = 30
+) -> None:
     with db.write() as s:
         pools.create_pool(s, name="p", cidr=cidr, block_size=block, strict_affinity=strict)
         for i in (1, 2, 3):
@@ -119,14 +121,20 @@ def test_release_by_address_checks_the_handle(db: Database) -> None:
 HOSTS = ["h1", "h2", "h3"]
 op = st.one_of(
     st.tuples(st.just("alloc"), st.sampled_from(HOSTS), st.integers(0, 40), st.sampled_from("46")),
-    st.tuples(st.just("release"), st.sampled_from(HOSTS), st.integers(0, 40), st.sampled_from("46")),
+    st.tuples(
+        st.just("release"), st.sampled_from(HOSTS), st.integers(0, 40), st.sampled_from("46")
+    ),
     st.tuples(st.just("request"), st.sampled_from(HOSTS), st.integers(0, 40), st.integers(0, 31)),
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(ops=st.lists(op, max_size=60), strict=st.booleans())
-def test_random_sequences_keep_invariants(tmp_path_factory: pytest.TempPathFactory, ops: list, strict: bool) -> None:  # type: ignore[type-arg]
+def test_random_sequences_keep_invariants(
+    tmp_path_factory: pytest.TempPathFactory, ops: list, strict: bool
+) -> None:  # type: ignore[type-arg]
     from fabric import migrate
 
     db = Database(f"sqlite:///{tmp_path_factory.mktemp('prop') / 'f.db'}")
@@ -162,5 +170,7 @@ def test_random_sequences_keep_invariants(tmp_path_factory: pytest.TempPathFacto
         assert report.ok, report
         for block in s.scalars(select(Block)):
             inside = [r for r in rows if r.block_id == block.id]
-            assert all(ipaddress.ip_address(r.address) in ipaddress.ip_network(block.cidr) for r in inside)
+            assert all(
+                ipaddress.ip_address(r.address) in ipaddress.ip_network(block.cidr) for r in inside
+            )
     db.dispose()

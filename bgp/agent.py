@@ -1,0 +1,187 @@
+"""The host agent: renders ``exabgp.conf`` from the host's peers and supervises ExaBGP.
+
+ExaBGP runs the route-injection process (``bgp.injector``) itself. The agent
+restarts ExaBGP with a back-off whenever it exits (ExaBGP gives up on its own
+after its helper dies five times in about a minute), and restarts it cleanly,
+saying why, when the host's peer set changes. The last configuration that
+worked is kept on disk, so a host whose API is down still starts its speaker
+(fail static).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bgp.api_client import AgentApi
+from fabric.render.exabgp import Speaker, SpeakerPeer, render
+
+log = logging.getLogger("fabric.agent")
+
+BACKOFF_MAX = 30.0
+
+
+def exabgp_env(state_dir: Path) -> dict[str, str]:
+    """ExaBGP settings measured to work for a host speaker (DESIGN field notes)."""
+    return {
+        **os.environ,
+        "exabgp.daemon.user": "root",
+        "exabgp.daemon.drop": "false",
+        "exabgp.daemon.pid": str(state_dir / "exabgp.pid"),
+        "exabgp.api.cli": "false",
+        "exabgp.log.processes": "false",
+        "exabgp.log.statistics": "false",
+        "exabgp.log.destination": str(state_dir / "exabgp.log"),
+    }
+
+
+def speaker_from(data: dict[str, Any]) -> Speaker:
+    return Speaker(
+        host=data["host"],
+        address=data["address"],
+        asn=int(data["asn"]),
+        peers=[SpeakerPeer(**p) for p in data["peers"]],
+    )
+
+
+class Agent:
+    def __init__(
+        self,
+        api_url: str,
+        host: str,
+        state_dir: Path,
+        *,
+        exabgp: list[str] | None = None,
+        injector_args: list[str] | None = None,
+    ) -> None:
+        self.api = AgentApi(api_url, host)
+        self.api_url, self.host = api_url, host
+        self.state_dir = state_dir
+        self.exabgp = exabgp or [sys.executable, "-m", "exabgp", "server"]
+        self.injector_args = injector_args or []
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.config = ""
+        self.restarts = 0
+        self.stopping = threading.Event()
+
+    @property
+    def conf_path(self) -> Path:
+        return self.state_dir / "exabgp.conf"
+
+    def fetch_speaker(self) -> dict[str, Any] | None:
+        cache = self.state_dir / "speaker.json"
+        try:
+            data = self.api.speaker()
+        except Exception as exc:
+            if cache.exists():
+                log.warning("API unreachable (%s); using the last known peers", type(exc).__name__)
+                cached: dict[str, Any] = json.loads(cache.read_text())
+                return cached
+            log.warning("API unreachable (%s) and no cached peers yet", type(exc).__name__)
+            return None
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.chmod(0o600)  # it holds the peers' passwords
+        tmp.replace(cache)
+        return data
+
+    def render(self, data: dict[str, Any]) -> str:
+        argv = [
+            sys.executable, "-m", "bgp.injector", "--api", self.api_url, "--host", self.host,
+            "--log-file", str(self.state_dir / "injector.log"), *self.injector_args,
+        ]  # fmt: skip
+        return render(speaker_from(data), argv)
+
+    def start(self) -> None:
+        self.conf_path.write_text(self.config)
+        self.conf_path.chmod(0o600)
+        log_file = (self.state_dir / "exabgp.out").open("ab")
+        self.proc = subprocess.Popen(
+            [*self.exabgp, str(self.conf_path)],
+            env=exabgp_env(self.state_dir),
+            stdout=log_file,
+            stderr=log_file,
+            start_new_session=True,
+        )
+        (self.state_dir / "exabgp.child.pid").write_text(str(self.proc.pid))
+        log.info("ExaBGP started (pid %d)", self.proc.pid)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def watch_peers(self) -> None:
+        """Re-render when the host's state changes; restart ExaBGP if the peers changed."""
+        revision: int | None = None
+        while not self.stopping.is_set():
+            try:
+                state = self.api.advertisements(revision, 30)
+            except Exception:
+                self.stopping.wait(2)
+                continue
+            if revision is not None and state["revision"] == revision:
+                continue
+            revision = state["revision"]
+            data = self.fetch_speaker()
+            if data is None:
+                continue
+            new = self.render(data)
+            if new != self.config:
+                log.info("peer set changed: restarting ExaBGP with the new configuration")
+                self.config = new
+                self.stop()  # the supervisor loop starts it again at once
+
+    def run(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        data = None
+        while data is None and not self.stopping.is_set():
+            data = self.fetch_speaker()
+            if data is None:
+                self.stopping.wait(2)
+        if data is None:
+            return
+        self.config = self.render(data)
+        threading.Thread(target=self.watch_peers, daemon=True).start()
+        backoff = 1.0
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            self.start()
+            while self.proc is not None and self.proc.poll() is None and not self.stopping.is_set():
+                time.sleep(0.2)
+            if self.stopping.is_set():
+                break
+            code = self.proc.returncode if self.proc is not None else None
+            if code is None:
+                backoff = 1.0  # a deliberate restart (new peers): no back-off
+                continue
+            self.restarts += 1
+            backoff = 1.0 if time.monotonic() - started > 60 else min(backoff * 2, BACKOFF_MAX)
+            log.warning("ExaBGP exited with %s; restart %d in %.0fs", code, self.restarts, backoff)
+            self.stopping.wait(backoff)
+        self.stop()
+
+
+def main(api: str, host: str, state_dir: Path, injector_args: list[str]) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    agent = Agent(api, host, state_dir, injector_args=injector_args)
+
+    def _term(*_: object) -> None:
+        agent.stopping.set()
+
+    signal.signal(signal.SIGTERM, _term)
+    signal.signal(signal.SIGINT, _term)
+    agent.run()

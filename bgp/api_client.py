@@ -1,0 +1,45 @@
+"""The agent's view of the controller API: its speaker config, its desired state, its reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+def http_client(base_url: str, *, timeout: float = 10.0) -> httpx.Client:
+    """``http(s)://…`` or ``unix:///path/to.sock`` (an API on the host's own socket)."""
+    if base_url.startswith("unix://"):
+        transport = httpx.HTTPTransport(uds=base_url[len("unix://") :])
+        return httpx.Client(base_url="http://fabric", transport=transport, timeout=timeout)
+    return httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+
+
+class AgentApi:
+    def __init__(self, base_url: str, host: str, *, timeout: float = 10.0) -> None:
+        self.host = host
+        self._http = http_client(base_url, timeout=timeout)
+
+    def speaker(self) -> dict[str, Any]:
+        r = self._http.get(f"/v1/hosts/{self.host}/speaker")
+        r.raise_for_status()
+        data: dict[str, Any] = r.json()
+        return data
+
+    def advertisements(self, since: int | None = None, wait: float = 0) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        if since is not None and wait > 0:
+            params = {"since": since, "wait": wait}
+        r = self._http.get(
+            f"/v1/hosts/{self.host}/advertisements", params=params, timeout=wait + 10
+        )
+        r.raise_for_status()
+        data: dict[str, Any] = r.json()
+        return data
+
+    def report(self, sessions: list[dict[str, Any]]) -> None:
+        r = self._http.put(f"/v1/hosts/{self.host}/peers/status", json={"sessions": sessions})
+        r.raise_for_status()
+
+    def close(self) -> None:
+        self._http.close()

@@ -1,0 +1,289 @@
+"""The route-injection process ExaBGP runs: desired state in, announce/withdraw lines out.
+
+Threads, and why:
+- reader: reads ExaBGP's stdin for ever (acks and events). ExaBGP writes with
+  blocking writes from its only thread; if we stop reading it freezes whole and
+  the ToR's hold timer flushes every route.
+- follower: long-polls the API for this host's desired state; on errors it
+  keeps what it last knew (fail static) and retries with back-off.
+- reporter: sends peer status to the API every few seconds and on changes.
+- main: reconciles desired vs announced and writes the minimal lines, with at
+  most ``WINDOW`` lines waiting for their ack. An ack that does not come in
+  time (seen under load) is a doubt: the window is reset and the next pass
+  replays every desired prefix (replays of unchanged routes send no UPDATE).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import IO, Any
+
+from bgp import exabgp_api, safety
+from bgp.api_client import AgentApi
+
+log = logging.getLogger("fabric.injector")
+
+WINDOW = 4
+ACK_TIMEOUT = 10.0
+FULL_REPLAY_SECONDS = 300.0
+
+
+@dataclass
+class PeerState:
+    address: str
+    asn: int | None = None
+    state: str = "connect"
+    since: dt.datetime | None = None
+    last_error: str | None = None
+    received: int = 0
+    updates_received: int = 0
+
+
+class Injector:
+    def __init__(
+        self,
+        api: AgentApi,
+        out: IO[str],
+        inp: IO[str],
+        *,
+        kernel: Any = None,
+        require_kernel_route: bool = False,
+        allow: list[str] | None = None,
+        poll_wait: float = 30.0,
+    ) -> None:
+        self.api, self.out, self.inp = api, out, inp
+        self.kernel, self.require_kernel_route = kernel, require_kernel_route
+        self.allow = allow or []
+        self.poll_wait = poll_wait
+        self.lock = threading.Condition()
+        self.desired: set[str] = set()
+        self.blocks: set[str] = set()
+        self.announced: set[str] = set()
+        self.peers: dict[str, PeerState] = {}
+        self.pending_eor: set[str] = set()
+        self.replay = True
+        self.refused: dict[str, str] = {}
+        self.revision: int | None = None
+        self.stopping = threading.Event()
+        self.status_dirty = threading.Event()
+        self._window = threading.Semaphore(WINDOW)
+        self._outstanding = 0
+        self._acks_lock = threading.Lock()
+        self.acks = {"done": 0, "error": 0, "lost": 0}
+
+    # -- ExaBGP's stdin ------------------------------------------------------
+    def read_forever(self) -> None:
+        for line in self.inp:
+            event = exabgp_api.parse(line)
+            if isinstance(event, exabgp_api.Ack):
+                self._on_ack(event.ok)
+            elif isinstance(event, exabgp_api.StateEvent):
+                self._on_state(event)
+            elif isinstance(event, exabgp_api.UpdateEvent):
+                with self.lock:
+                    peer = self.peers.setdefault(event.peer, PeerState(event.peer))
+                    peer.received = max(0, peer.received + event.announced - event.withdrawn)
+                    peer.updates_received += 1
+            elif isinstance(event, exabgp_api.Shutdown):
+                break
+        self.stopping.set()
+        with self.lock:
+            self.lock.notify_all()
+
+    def _on_ack(self, ok: bool) -> None:
+        with self._acks_lock:
+            self.acks["done" if ok else "error"] += 1
+            if self._outstanding > 0:
+                self._outstanding -= 1
+                self._window.release()
+
+    def _on_state(self, event: exabgp_api.StateEvent) -> None:
+        with self.lock:
+            peer = self.peers.setdefault(event.peer, PeerState(event.peer))
+            peer.asn = event.peer_asn or peer.asn
+            peer.state = event.state
+            peer.since = dt.datetime.now(dt.UTC)
+            if event.state == "up":
+                # ExaBGP restarted or the session came back: replay, then EOR.
+                self.pending_eor.add(event.peer)
+                self.replay = True
+            elif event.state == "down":
+                peer.last_error = event.reason
+                peer.received = 0
+            self.lock.notify_all()
+        log.info("peer %s %s %s", event.peer, event.state, event.reason or "")
+        self.status_dirty.set()
+
+    # -- writing lines -------------------------------------------------------
+    def _send(self, line: str) -> None:
+        if not self._window.acquire(timeout=ACK_TIMEOUT):
+            with self._acks_lock:
+                log.warning("ack missing after %.0fs: resetting window, full replay", ACK_TIMEOUT)
+                self.acks["lost"] += self._outstanding
+                self._window = threading.Semaphore(WINDOW - 1)
+                self._outstanding = 0
+                self.replay = True
+        with self._acks_lock:
+            self._outstanding += 1
+        self.out.write(line + "\n")
+        self.out.flush()
+
+    def _drain(self) -> None:
+        """Wait until every line written so far has its ack (or is given up)."""
+        deadline = time.monotonic() + ACK_TIMEOUT
+        while time.monotonic() < deadline:
+            with self._acks_lock:
+                if self._outstanding == 0:
+                    return
+            time.sleep(0.005)
+        with self._acks_lock:
+            self.acks["lost"] += self._outstanding
+            self._window = threading.Semaphore(WINDOW)
+            self._outstanding = 0
+        self.replay = True
+
+    def sync_once(self) -> None:
+        with self.lock:
+            desired = set(self.desired)
+            replay, self.replay = self.replay, False
+            eor, self.pending_eor = set(self.pending_eor), set()
+        if self.require_kernel_route and self.kernel is not None:
+            missing = {
+                p
+                for p in safety.workload_routes(desired)
+                if p not in self.blocks and not self.kernel.host_route_exists(p)
+            }
+            desired -= missing
+        withdraw = self.announced - desired
+        announce = desired if replay else desired - self.announced
+        for line in exabgp_api.withdraw_lines(withdraw):
+            self._send(line)
+        for line in exabgp_api.announce_lines(announce):
+            self._send(line)
+        self.announced = desired
+        if eor:
+            self._drain()
+            for peer in sorted(eor):
+                for line in exabgp_api.eor_lines(peer):
+                    self._send(line)
+        if withdraw or announce or eor:
+            log.info("sync: +%d -%d eor=%s", len(announce), len(withdraw), sorted(eor))
+            self.status_dirty.set()
+
+    # -- the API side --------------------------------------------------------
+    def apply_state(self, state: dict[str, Any]) -> None:
+        verdict = safety.check(state, self.allow)
+        for prefix, why in verdict.refused.items():
+            if self.refused.get(prefix) != why:
+                log.error("refusing to announce %s: %s", prefix, why)
+        if self.kernel is not None:
+            try:
+                self.kernel.reconcile(set(state.get("blocks", [])))
+            except Exception:  # a netlink error must not stop announcing
+                log.exception("kernel route reconcile failed")
+        with self.lock:
+            self.refused = verdict.refused
+            self.blocks = set(state.get("blocks", []))
+            self.desired = verdict.allowed
+            self.revision = int(state["revision"])
+            self.lock.notify_all()
+
+    def follow_forever(self) -> None:
+        backoff = 0.5
+        while not self.stopping.is_set():
+            try:
+                state = self.api.advertisements(self.revision, self.poll_wait)
+            except Exception as exc:  # fail static: keep announcing what we know
+                log.warning(
+                    "API unreachable (%s); keeping %d routes",
+                    type(exc).__name__,
+                    len(self.announced),
+                )
+                self.stopping.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            backoff = 0.5
+            self.apply_state(state)
+
+    def status(self) -> list[dict[str, Any]]:
+        with self.lock:
+            out = []
+            for p in self.peers.values():
+                up = p.state == "up"
+                out.append(
+                    {
+                        "peer_address": p.address,
+                        "peer_asn": p.asn,
+                        "state": "established"
+                        if up
+                        else ("connected" if p.state == "connected" else "down"),
+                        "since": p.since.isoformat() if p.since else None,
+                        "last_error": p.last_error,
+                        "prefixes_sent": len(self.announced) if up else 0,
+                        "prefixes_received": p.received,
+                        "updates_received": p.updates_received,
+                    }
+                )
+            return out
+
+    def report_forever(self, every: float = 5.0) -> None:
+        while not self.stopping.is_set():
+            self.status_dirty.wait(every)
+            self.status_dirty.clear()
+            try:
+                self.api.report(self.status())
+            except Exception as exc:
+                log.warning("status report failed (%s)", type(exc).__name__)
+            time.sleep(0.2)  # coalesce bursts of events
+
+    def run(self) -> None:
+        for target in (self.read_forever, self.follow_forever, self.report_forever):
+            threading.Thread(target=target, daemon=True, name=target.__name__).start()
+        last_full = time.monotonic()
+        while not self.stopping.is_set():
+            with self.lock:
+                self.lock.wait(timeout=2.0)
+            if time.monotonic() - last_full > FULL_REPLAY_SECONDS:
+                self.replay, last_full = True, time.monotonic()
+            try:
+                self.sync_once()
+            except BrokenPipeError:
+                break
+            except Exception:  # the loop never dies on one error
+                log.exception("sync failed; retrying")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="routed-fabric route injection (run by ExaBGP)")
+    parser.add_argument("--api", required=True)
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--log-file")
+    parser.add_argument("--no-kernel", action="store_true", help="do not program blackholes")
+    parser.add_argument("--require-kernel-route", action="store_true")
+    parser.add_argument("--allow", action="append", default=[])
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        filename=args.log_file, level=logging.INFO, format="%(asctime)s %(name)s %(message)s"
+    )
+    kernel = None
+    if not args.no_kernel:
+        from pyroute2 import IPRoute
+
+        from bgp.kernel import RouteTable
+
+        kernel = RouteTable(IPRoute())
+    api = AgentApi(args.api, args.host)
+    Injector(
+        api, sys.stdout, sys.stdin, kernel=kernel,
+        require_kernel_route=args.require_kernel_route, allow=args.allow,
+    ).run()  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

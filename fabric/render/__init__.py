@@ -1,0 +1,1 @@
+"""Configuration rendering: ExaBGP for the hosts (and, later, ToR configs)."""

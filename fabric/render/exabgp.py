@@ -1,0 +1,105 @@
+"""``exabgp.conf`` of one host, from the host and the peers that apply to it.
+
+The process named here (the route-injection process) is the single source of
+routes: no ``static`` routes in the file (they cost seconds of parsing and
+block reloads). ``manual-eor`` lets the process send End-of-RIB only after its
+replay, so a graceful restart never makes the ToR flush valid routes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fabric.errors import InvalidInput
+
+PROCESS_NAME = "fabric-injector"
+_SAFE_WORD = re.compile(r"^[A-Za-z0-9!#$%&()*+,./:<=>?@\[\]^_{|}~-]{1,80}$")
+_SAFE_ARG = re.compile(r"^[A-Za-z0-9_./:=@+-]+$")
+
+
+@dataclass(frozen=True)
+class SpeakerPeer:
+    address: str
+    asn: int
+    hold_time: int
+    graceful_restart: int
+    ttl_security: int = 0
+    password: str | None = None
+
+
+@dataclass(frozen=True)
+class Speaker:
+    host: str
+    address: str
+    asn: int
+    peers: Sequence[SpeakerPeer]
+
+
+def _process_line(argv: Sequence[str]) -> str:
+    # ExaBGP splits the run line on commas and takes ';' as the end: arguments
+    # are restricted to a set that needs no quoting at all.
+    for arg in argv:
+        if not _SAFE_ARG.match(arg):
+            raise InvalidInput(f"Argument {arg!r} cannot go on an ExaBGP run line.")
+    return " ".join(argv)
+
+
+def _families(speaker: Speaker) -> list[str]:
+    # Both families on every session: the injector sends IPv6 prefixes only
+    # where IPv6 pools exist; an unused family costs nothing.
+    return ["ipv4 unicast", "ipv6 unicast"]
+
+
+def _neighbor(speaker: Speaker, peer: SpeakerPeer) -> list[str]:
+    local = ipaddress.ip_address(speaker.address)
+    remote = ipaddress.ip_address(peer.address)
+    lines = [
+        f"neighbor {remote} {{",
+        f"    router-id {local if local.version == 4 else '0.0.0.1'};",
+        f"    local-address {local};",
+        f"    local-as {speaker.asn};",
+        f"    peer-as {peer.asn};",
+        f"    hold-time {peer.hold_time};",
+        "    adj-rib-out true;",
+        "    manual-eor true;",
+    ]
+    if peer.password:
+        if not _SAFE_WORD.match(peer.password):
+            raise InvalidInput("A peer password has characters ExaBGP cannot take.")
+        lines.append(f"    md5-password {peer.password};")
+    if peer.ttl_security:
+        # GTSM (RFC 5082): send with TTL 255, accept only 255 - hops + 1 and above.
+        lines.append("    outgoing-ttl 255;")
+        lines.append(f"    incoming-ttl {256 - peer.ttl_security};")
+    lines.append("    family {")
+    lines += [f"        {fam};" for fam in _families(speaker)]
+    lines.append("    }")
+    if peer.graceful_restart:
+        lines.append(f"    capability {{ graceful-restart {peer.graceful_restart}; }}")
+    lines += [
+        "    api {",
+        f"        processes [ {PROCESS_NAME} ];",
+        "        neighbor-changes;",
+        "        receive { parsed; update; }",
+        "    }",
+        "}",
+    ]
+    return lines
+
+
+def render(speaker: Speaker, process_argv: Sequence[str]) -> str:
+    out = [
+        f"# exabgp.conf of host {speaker.host}, rendered by routed-fabric; do not edit.",
+        f"process {PROCESS_NAME} {{",
+        f"    run {_process_line(process_argv)};",
+        "    encoder json;",
+        "}",
+        "",
+    ]
+    for peer in sorted(speaker.peers, key=lambda p: ipaddress.ip_address(p.address)):
+        out += _neighbor(speaker, peer)
+        out.append("")
+    return "\n".join(out)
