@@ -1,0 +1,70 @@
+"""The ExaBGP wire contract: the lines we write and the events we read."""
+
+from __future__ import annotations
+
+import json
+
+from bgp import exabgp_api, safety
+
+
+def test_announce_lines_batch_by_family_and_size() -> None:
+    prefixes = [f"10.0.{i // 256}.{i % 256}/32" for i in range(120)] + ["fd00::1/128"]
+    lines = exabgp_api.announce_lines(prefixes)
+    assert [len(line.split("nlri ")[1].split()) for line in lines] == [50, 50, 20, 1]
+    assert all(line.startswith("announce attributes next-hop self nlri ") for line in lines)
+    assert lines[-1].endswith("fd00::1/128")
+
+
+def test_parse_acks_state_and_updates() -> None:
+    assert exabgp_api.parse("done\n") == exabgp_api.Ack(ok=True)
+    assert exabgp_api.parse("error") == exabgp_api.Ack(ok=False)
+    state = {
+        "type": "state",
+        "neighbor": {
+            "address": {"local": "10.0.1.1", "peer": "10.0.1.0"},
+            "asn": {"local": 65001, "peer": 65000},
+            "state": "down",
+            "reason": "hold timer",
+        },
+    }
+    assert exabgp_api.parse(json.dumps(state)) == exabgp_api.StateEvent(
+        "10.0.1.0", 65000, "down", "hold timer"
+    )
+    update = {
+        "type": "update",
+        "neighbor": {
+            "address": {"peer": "10.0.1.0"},
+            "message": {
+                "update": {
+                    "announce": {
+                        "ipv4 unicast": {
+                            "10.0.1.0": [{"nlri": "10.100.0.64/26"}, {"nlri": "10.100.0.128/26"}]
+                        }
+                    },
+                    "withdraw": {"ipv4 unicast": [{"nlri": "10.100.1.0/26"}]},
+                }
+            },
+        },
+    }
+    assert exabgp_api.parse(json.dumps(update)) == exabgp_api.UpdateEvent("10.0.1.0", 2, 1, False)
+    assert isinstance(
+        exabgp_api.parse('{"type": "notification", "notification": "shutdown"}'),
+        exabgp_api.Shutdown,
+    )
+    assert exabgp_api.parse("garbage") is None
+
+
+def test_safety_refuses_what_the_host_does_not_own() -> None:
+    state = {
+        "blocks": ["10.100.0.0/26"],
+        "advertisements": [
+            {"prefix": "10.100.0.0/26", "kind": "block"},
+            {"prefix": "10.100.0.64/26", "kind": "block"},  # not affine to us
+            {"prefix": "10.100.1.0/24", "kind": "borrowed"},  # not a host route
+            {"prefix": "10.100.0.70/32", "kind": "borrowed"},
+            {"prefix": "192.168.1.1/32", "kind": "workload"},  # outside --allow
+        ],
+    }
+    verdict = safety.check(state, allow=["10.100.0.0/16"])
+    assert verdict.allowed == {"10.100.0.0/26", "10.100.0.70/32"}
+    assert set(verdict.refused) == {"10.100.0.64/26", "10.100.1.0/24", "192.168.1.1/32"}
