@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bgp.api_client import AgentApi
+from bgp.process import terminate
 from fabric.render.exabgp import Speaker, SpeakerPeer, render
 
 log = logging.getLogger("fabric.agent")
@@ -115,13 +116,8 @@ class Agent:
         log.info("ExaBGP started (pid %d)", self.proc.pid)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc is not None:
+            terminate(self.proc)
         self.proc = None
 
     def watch_peers(self) -> None:
