@@ -104,14 +104,14 @@ class Agent:
     def start(self) -> None:
         self.conf_path.write_text(self.config)
         self.conf_path.chmod(0o600)
-        log_file = (self.state_dir / "exabgp.out").open("ab")
-        self.proc = subprocess.Popen(
-            [*self.exabgp, str(self.conf_path)],
-            env=exabgp_env(self.state_dir),
-            stdout=log_file,
-            stderr=log_file,
-            start_new_session=True,
-        )
+        with (self.state_dir / "exabgp.out").open("ab") as log_file:  # the child keeps a copy
+            self.proc = subprocess.Popen(
+                [*self.exabgp, str(self.conf_path)],
+                env=exabgp_env(self.state_dir),
+                stdout=log_file,
+                stderr=log_file,
+                start_new_session=True,
+            )
         (self.state_dir / "exabgp.child.pid").write_text(str(self.proc.pid))
         log.info("ExaBGP started (pid %d)", self.proc.pid)
 
@@ -121,17 +121,20 @@ class Agent:
         self.proc = None
 
     def watch_peers(self) -> None:
-        """Re-render when the host's state changes; restart ExaBGP if the peers changed."""
+        """Re-render when this host changes; restart ExaBGP if its peers changed."""
         revision: int | None = None
+        host_revision: int | None = None
         while not self.stopping.is_set():
             try:
                 state = self.api.advertisements(revision, 30)
             except Exception:
                 self.stopping.wait(2)
                 continue
-            if revision is not None and state["revision"] == revision:
-                continue
             revision = state["revision"]
+            # A long-poll that timed out, or other hosts' changes: nothing to re-read.
+            if state["host_revision"] == host_revision:
+                continue
+            host_revision = state["host_revision"]
             data = self.fetch_speaker()
             if data is None:
                 continue

@@ -121,14 +121,22 @@ class Injector:
         self.status_dirty.set()
 
     # -- writing lines -------------------------------------------------------
+    def _give_up_on_acks(self) -> None:
+        """Acks that never came (seen under load): forget them, and replay everything next."""
+        with self._acks_lock:
+            log.warning(
+                "%d ack(s) missing after %.0fs: full replay", self._outstanding, ACK_TIMEOUT
+            )
+            self.acks["lost"] += self._outstanding
+            self._window = threading.Semaphore(WINDOW)
+            self._outstanding = 0
+        with self.lock:
+            self.replay = True
+
     def _send(self, line: str) -> None:
         if not self._window.acquire(timeout=ACK_TIMEOUT):
-            with self._acks_lock:
-                log.warning("ack missing after %.0fs: resetting window, full replay", ACK_TIMEOUT)
-                self.acks["lost"] += self._outstanding
-                self._window = threading.Semaphore(WINDOW - 1)
-                self._outstanding = 0
-                self.replay = True
+            self._give_up_on_acks()
+            self._window.acquire()
         with self._acks_lock:
             self._outstanding += 1
         self.out.write(line + "\n")
@@ -142,11 +150,7 @@ class Injector:
                 if self._outstanding == 0:
                     return
             time.sleep(0.005)
-        with self._acks_lock:
-            self.acks["lost"] += self._outstanding
-            self._window = threading.Semaphore(WINDOW)
-            self._outstanding = 0
-        self.replay = True
+        self._give_up_on_acks()
 
     def sync_once(self) -> None:
         with self.lock:

@@ -8,11 +8,8 @@ carries our own protocol number, and we only ever delete routes carrying it.
 from __future__ import annotations
 
 import ipaddress
-import logging
 import socket
 from typing import Any, Protocol
-
-log = logging.getLogger(__name__)
 
 # Our mark on kernel routes (``ip route show proto 77``); BIRD uses 12, FRR 186-196.
 RTPROT_FABRIC = 77

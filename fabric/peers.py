@@ -8,7 +8,6 @@ per-host override of a rack-wide peer is possible. The password is write-only.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlalchemy import select
@@ -20,6 +19,7 @@ from fabric.hosts import get_host
 from fabric.models import Host, Peer
 from fabric.render.exabgp import Speaker, SpeakerPeer
 from fabric.validation import (
+    BGP_PASSWORD,
     matches,
     parse_address,
     validate_asn,
@@ -29,8 +29,6 @@ from fabric.validation import (
 
 SCOPES = ("global", "selector", "host")
 _SPECIFICITY = {"host": 0, "selector": 1, "global": 2}
-# What both ExaBGP's and FRR's config parsers take as one word, safely.
-_PASSWORD = re.compile(r"^[A-Za-z0-9!#$%&()*+,./:<=>?@\[\]^_{|}~-]{1,80}$")
 DEFAULTS: dict[str, Any] = {
     "hold_time": 90,
     "keepalive": 30,
@@ -73,7 +71,7 @@ def _check_timers(hold_time: int, keepalive: int, graceful_restart: int, ttl: in
 def _check_password(password: str | None) -> str | None:
     if password is None or password == "":
         return None
-    if not _PASSWORD.match(password):
+    if not BGP_PASSWORD.match(password):
         # Never echo the password back, not even in an error.
         raise InvalidInput(
             "The password must be 1-80 printable ASCII characters without spaces, quotes, "

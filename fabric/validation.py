@@ -20,6 +20,8 @@ _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62})$")
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._/-]{0,62})$")
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9._-]{0,63}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A BGP (TCP MD5) password both ExaBGP's and FRR's config parsers take as one word.
+BGP_PASSWORD = re.compile(r"^[A-Za-z0-9!#$%&()*+,./:<=>?@\[\]^_{|}~-]{1,80}$")
 ASN_MIN, ASN_MAX = 1, 4294967295
 MAX_LABELS = 32
 MAX_ATTRIBUTES = 32

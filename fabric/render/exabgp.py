@@ -14,9 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fabric.errors import InvalidInput
+from fabric.validation import BGP_PASSWORD
 
 PROCESS_NAME = "fabric-injector"
-_SAFE_WORD = re.compile(r"^[A-Za-z0-9!#$%&()*+,./:<=>?@\[\]^_{|}~-]{1,80}$")
+# Both families on every session: the injector sends IPv6 prefixes only where
+# IPv6 pools exist; an unused family costs nothing.
+FAMILIES = ("ipv4 unicast", "ipv6 unicast")
 _SAFE_ARG = re.compile(r"^[A-Za-z0-9_./:=@+-]+$")
 
 
@@ -47,12 +50,6 @@ def _process_line(argv: Sequence[str]) -> str:
     return " ".join(argv)
 
 
-def _families(speaker: Speaker) -> list[str]:
-    # Both families on every session: the injector sends IPv6 prefixes only
-    # where IPv6 pools exist; an unused family costs nothing.
-    return ["ipv4 unicast", "ipv6 unicast"]
-
-
 def _neighbor(speaker: Speaker, peer: SpeakerPeer) -> list[str]:
     local = ipaddress.ip_address(speaker.address)
     remote = ipaddress.ip_address(peer.address)
@@ -67,7 +64,7 @@ def _neighbor(speaker: Speaker, peer: SpeakerPeer) -> list[str]:
         "    manual-eor true;",
     ]
     if peer.password:
-        if not _SAFE_WORD.match(peer.password):
+        if not BGP_PASSWORD.match(peer.password):
             raise InvalidInput("A peer password has characters ExaBGP cannot take.")
         lines.append(f"    md5-password {peer.password};")
     if peer.ttl_security:
@@ -75,7 +72,7 @@ def _neighbor(speaker: Speaker, peer: SpeakerPeer) -> list[str]:
         lines.append("    outgoing-ttl 255;")
         lines.append(f"    incoming-ttl {256 - peer.ttl_security};")
     lines.append("    family {")
-    lines += [f"        {fam};" for fam in _families(speaker)]
+    lines += [f"        {fam};" for fam in FAMILIES]
     lines.append("    }")
     if peer.graceful_restart:
         lines.append(f"    capability {{ graceful-restart {peer.graceful_restart}; }}")
@@ -90,6 +87,12 @@ def _neighbor(speaker: Speaker, peer: SpeakerPeer) -> list[str]:
     return lines
 
 
+def _address_order(peer: SpeakerPeer) -> tuple[int, bytes]:
+    # Addresses of different families do not compare: IPv4 first, then by bytes.
+    addr = ipaddress.ip_address(peer.address)
+    return addr.version, addr.packed
+
+
 def render(speaker: Speaker, process_argv: Sequence[str]) -> str:
     out = [
         f"# exabgp.conf of host {speaker.host}, rendered by routed-fabric; do not edit.",
@@ -99,7 +102,7 @@ def render(speaker: Speaker, process_argv: Sequence[str]) -> str:
         "}",
         "",
     ]
-    for peer in sorted(speaker.peers, key=lambda p: ipaddress.ip_address(p.address)):
+    for peer in sorted(speaker.peers, key=_address_order):
         out += _neighbor(speaker, peer)
         out.append("")
     return "\n".join(out)

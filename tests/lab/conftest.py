@@ -49,6 +49,8 @@ class FabricLab:
     frr_run: Path
     api: httpx.Client
     api_url: str
+    api_sock: Path
+    database_url: str
     api_proc: Any
     api_cmd: tuple[Any, ...]
     hosts: dict[str, str]
@@ -108,7 +110,7 @@ class FabricLab:
         kill_pid(self.api_proc.pid)
         self.api_proc.wait(10)
         self.api_proc = self.lab.spawn(self.tor, *self.api_cmd)
-        wait_for("the API", lambda: _healthy(self.api), 30)
+        wait_for("the API", lambda: _healthy(self.api, self.api_sock), 30)
 
     def stop_agent(self, host: str) -> None:
         proc = self.agents.pop(host)
@@ -153,18 +155,21 @@ def build(lab: Lab, tmp: Path) -> FabricLab:
     api_proc = lab.spawn(tor, *api_cmd)
     api_url = f"unix://{sock}"
     api = http_client(api_url, timeout=30)
-    wait_for("the API", lambda: sock.exists() and _healthy(api), 30)
+    wait_for("the API", lambda: _healthy(api, sock), 30)
     state_dirs = {h: tmp / f"agent-{h}" for h in HOSTS}
     for d in state_dirs.values():
         d.mkdir()
-    return FabricLab(lab, tor, frr_run, api, api_url, api_proc, api_cmd, hosts, state_dirs)
+    return FabricLab(
+        lab, tor, frr_run, api, api_url, sock, env["FABRIC_DATABASE_URL"],
+        api_proc, api_cmd, hosts, state_dirs,
+    )  # fmt: skip
 
 
-def _healthy(api: httpx.Client) -> bool:
+def _healthy(api: httpx.Client, sock: Path) -> bool:
     # Connect by hand first: httpcore leaks the socket of a refused Unix connect.
     probe = socket.socket(socket.AF_UNIX)
     try:
-        probe.connect(str(api._transport._pool._uds))  # type: ignore[attr-defined]
+        probe.connect(str(sock))
     except OSError:
         return False
     finally:

@@ -156,8 +156,7 @@ def test_api_down_keeps_every_route(fabric: FabricLab) -> None:
 
 def test_twenty_thousand_routes_reach_the_tor(fabric: FabricLab) -> None:
     """The ack trap: 20,000 /32s through one agent (rows written in bulk: this tests the agent)."""
-    db = fabric.api_cmd[2]["FABRIC_DATABASE_URL"]
-    engine = create_engine(db)
+    engine = create_engine(fabric.database_url)
     n = 20_000
     with engine.begin() as conn:
         host_id = conn.scalar(select(Host.id).where(Host.name == "h2"))
