@@ -51,11 +51,16 @@ class RevisionHub:
             self._listener.start()
 
     async def stop(self) -> None:
+        # Stop by flag, not by cancel alone: a cancel that lands while the
+        # refresh runs in the thread pool can be swallowed there, and awaiting
+        # the task then hung the server's shutdown.
         self._stop.set()
+        self._dirty.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), 5)
+            except TimeoutError:
+                self._task.cancel()
         for event in self._events.values():
             event.set()
         if self._listener is not None:
@@ -78,10 +83,12 @@ class RevisionHub:
         return True
 
     async def _run(self) -> None:
-        while True:
+        while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._dirty.wait(), self.poll_seconds)
             self._dirty.clear()
+            if self._stop.is_set():
+                break
             try:
                 revision, changed = await run_in_threadpool(self._changed_since, self.revision)
             except Exception:  # the loop must outlive a database hiccup
