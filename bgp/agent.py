@@ -2,10 +2,14 @@
 
 ExaBGP runs the route-injection process (``bgp.injector``) itself. The agent
 restarts ExaBGP with a back-off whenever it exits (ExaBGP gives up on its own
-after its helper dies five times in about a minute), and restarts it cleanly,
-saying why, when the host's peer set changes. The last configuration that
-worked is kept on disk, so a host whose API is down still starts its speaker
-(fail static).
+after its helper dies five times in about a minute). When the host's peer set
+changes it reloads ExaBGP in place (SIGUSR1): ExaBGP keeps the sessions and the
+adj-rib-out of peers whose definition did not change, adds and removes the
+others, and leaves the route-injection process running (its ``up`` replay feeds
+a new peer). If the reload is refused or not confirmed in ExaBGP's log, the
+agent restarts ExaBGP cleanly and says why. The last configuration that worked
+is kept on disk, so a host whose API is down still starts its speaker (fail
+static).
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ from fabric.render.exabgp import Speaker, SpeakerPeer, render
 log = logging.getLogger("fabric.agent")
 
 BACKOFF_MAX = 30.0
+RELOAD_CONFIRM_SECONDS = 10.0
+# What ExaBGP 5 logs after a SIGUSR1 reload (reactor/loop.py).
+RELOAD_OK = "loaded new configuration successfully"
+RELOAD_FAILED = "could not load/reload configuration"
 
 
 def exabgp_env(state_dir: Path) -> dict[str, str]:
@@ -38,6 +46,9 @@ def exabgp_env(state_dir: Path) -> dict[str, str]:
         "exabgp.daemon.drop": "false",
         "exabgp.daemon.pid": str(state_dir / "exabgp.pid"),
         "exabgp.api.cli": "false",
+        # One JSON line per route for the injector's adj-rib-out reconcile.
+        "exabgp.api.show-routes-format": "v2",
+        "exabgp.api.chunk": "200",
         "exabgp.log.processes": "false",
         "exabgp.log.statistics": "false",
         "exabgp.log.destination": str(state_dir / "exabgp.log"),
@@ -71,6 +82,7 @@ class Agent:
         self.proc: subprocess.Popen[bytes] | None = None
         self.config = ""
         self.restarts = 0
+        self.reloads = 0
         self.stopping = threading.Event()
 
     @property
@@ -120,6 +132,42 @@ class Agent:
             terminate(self.proc)
         self.proc = None
 
+    @property
+    def exabgp_log(self) -> Path:
+        return self.state_dir / "exabgp.log"
+
+    def reload(self, new: str) -> str | None:
+        """Apply ``new`` to the running ExaBGP with SIGUSR1; None if done, else why not."""
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return "ExaBGP is not running"
+        offset = self.exabgp_log.stat().st_size if self.exabgp_log.exists() else 0
+        self.config = new
+        self.conf_path.write_text(new)
+        os.kill(proc.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + RELOAD_CONFIRM_SECONDS
+        while time.monotonic() < deadline and not self.stopping.is_set():
+            if self.exabgp_log.exists():
+                with self.exabgp_log.open("rb") as f:
+                    f.seek(offset)
+                    written = f.read().decode(errors="replace")
+                if RELOAD_OK in written:
+                    return None
+                if RELOAD_FAILED in written:
+                    return "ExaBGP refused the new configuration"
+            time.sleep(0.1)
+        return f"ExaBGP did not confirm the reload within {RELOAD_CONFIRM_SECONDS:.0f}s"
+
+    def apply(self, new: str) -> None:
+        why = self.reload(new)
+        if why is None:
+            self.reloads += 1
+            log.info("peer set changed: ExaBGP reloaded in place (reload %d)", self.reloads)
+            return
+        log.warning("peer set changed: restarting ExaBGP (%s)", why)
+        self.config = new
+        self.stop()  # the supervisor loop starts it again at once
+
     def watch_peers(self) -> None:
         """Re-render when this host changes; restart ExaBGP if its peers changed."""
         revision: int | None = None
@@ -140,9 +188,7 @@ class Agent:
                 continue
             new = self.render(data)
             if new != self.config:
-                log.info("peer set changed: restarting ExaBGP with the new configuration")
-                self.config = new
-                self.stop()  # the supervisor loop starts it again at once
+                self.apply(new)
 
     def run(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)

@@ -38,6 +38,11 @@ def withdraw_lines(prefixes: Iterable[str]) -> list[str]:
     return [f"withdraw attributes next-hop self nlri {' '.join(b)}" for b in _batches(prefixes)]
 
 
+# With ``exabgp.api.show-routes-format=v2`` ExaBGP prints one JSON line per
+# route (v1 re-prints the whole growing list per route: quadratic), then ``done``.
+SHOW_ADJ_RIB_OUT = "show adj-rib out json"
+
+
 def eor_lines(peer: str) -> list[str]:
     addr = ipaddress.ip_address(peer)
     return [f"neighbor {addr} announce eor {fam} unicast" for fam in ("ipv4", "ipv6")]
@@ -65,11 +70,19 @@ class UpdateEvent:
 
 
 @dataclass(frozen=True)
+class RibRoute:
+    """One route ExaBGP holds in a peer's adj-rib-out (an answer to SHOW_ADJ_RIB_OUT)."""
+
+    peer: str
+    prefix: str
+
+
+@dataclass(frozen=True)
 class Shutdown:
     pass
 
 
-Event = Ack | StateEvent | UpdateEvent | Shutdown | None
+Event = Ack | StateEvent | UpdateEvent | RibRoute | Shutdown | None
 
 
 def _peer_address(neighbor: dict[str, Any]) -> str:
@@ -107,6 +120,9 @@ def parse(line: str) -> Event:
         return None
     if not isinstance(msg, dict):
         return None
+    if "route" in msg and "peer" in msg:
+        prefix = ((msg.get("route") or {}).get("nlri") or {}).get("prefix")
+        return RibRoute(peer=_peer_address(msg["peer"]), prefix=str(prefix)) if prefix else None
     kind = msg.get("type")
     if kind == "notification" and msg.get("notification") == "shutdown":
         return Shutdown()

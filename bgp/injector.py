@@ -11,6 +11,11 @@ Threads, and why:
   most ``WINDOW`` lines waiting for their ack. An ack that does not come in
   time (seen under load) is a doubt: the window is reset and the next pass
   replays every desired prefix (replays of unchanged routes send no UPDATE).
+  Every ``reconcile_every`` seconds, and once quiet after any such doubt, it
+  asks ExaBGP what each established peer's adj-rib-out holds and repairs the
+  difference with the announced set. ExaBGP moves a route into its adj-rib-out
+  only once it has sent it, so a difference counts only if a second look a few
+  seconds later confirms it: a burst still on its way is not a loss.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ log = logging.getLogger("fabric.injector")
 WINDOW = 4
 ACK_TIMEOUT = 10.0
 FULL_REPLAY_SECONDS = 300.0
+RECONCILE_SECONDS = 60.0
+QUIET_SECONDS = 3.0  # no lines written for this long before we look at ExaBGP's RIB
 
 
 @dataclass
@@ -56,6 +63,7 @@ class Injector:
         require_kernel_route: bool = False,
         allow: list[str] | None = None,
         poll_wait: float = 30.0,
+        reconcile_every: float = RECONCILE_SECONDS,
     ) -> None:
         self.api, self.out, self.inp = api, out, inp
         self.kernel, self.require_kernel_route = kernel, require_kernel_route
@@ -76,6 +84,11 @@ class Injector:
         self._outstanding = 0
         self._acks_lock = threading.Lock()
         self.acks = {"done": 0, "error": 0, "lost": 0}
+        self.reconcile_every = reconcile_every
+        self.reconcile_due = False
+        self.last_write = 0.0
+        self._rib: dict[str, set[str]] | None = None  # filled by the reader during a show
+        self.reconciled = {"runs": 0, "missing": 0, "extra": 0}
 
     # -- ExaBGP's stdin ------------------------------------------------------
     def read_forever(self) -> None:
@@ -85,6 +98,10 @@ class Injector:
                 self._on_ack(event.ok)
             elif isinstance(event, exabgp_api.StateEvent):
                 self._on_state(event)
+            elif isinstance(event, exabgp_api.RibRoute):
+                with self._acks_lock:
+                    if self._rib is not None:
+                        self._rib.setdefault(event.peer, set()).add(event.prefix)
             elif isinstance(event, exabgp_api.UpdateEvent):
                 with self.lock:
                     peer = self.peers.setdefault(event.peer, PeerState(event.peer))
@@ -132,6 +149,7 @@ class Injector:
             self._outstanding = 0
         with self.lock:
             self.replay = True
+            self.reconcile_due = True
 
     def _send(self, line: str) -> None:
         if not self._window.acquire(timeout=ACK_TIMEOUT):
@@ -142,15 +160,16 @@ class Injector:
         self.out.write(line + "\n")
         self.out.flush()
 
-    def _drain(self) -> None:
-        """Wait until every line written so far has its ack (or is given up)."""
+    def _drain(self) -> bool:
+        """Wait until every line written so far has its ack; False if given up."""
         deadline = time.monotonic() + ACK_TIMEOUT
         while time.monotonic() < deadline:
             with self._acks_lock:
                 if self._outstanding == 0:
-                    return
+                    return True
             time.sleep(0.005)
         self._give_up_on_acks()
+        return False
 
     def sync_once(self) -> None:
         with self.lock:
@@ -177,8 +196,81 @@ class Injector:
                 for line in exabgp_api.eor_lines(peer):
                     self._send(line)
         if withdraw or announce or eor:
+            self.last_write = time.monotonic()
             log.info("sync: +%d -%d eor=%s", len(announce), len(withdraw), sorted(eor))
             self.status_dirty.set()
+
+    # -- what ExaBGP really holds ------------------------------------------
+    def _established(self) -> set[str]:
+        with self.lock:
+            return {a for a, p in self.peers.items() if p.state == "up"}
+
+    def _adj_rib_out(self) -> dict[str, set[str]] | None:
+        """Each peer's adj-rib-out as ExaBGP holds it; None if ExaBGP did not answer."""
+        if not self._drain():
+            return None
+        held: dict[str, set[str]] = {}
+        with self._acks_lock:
+            self._rib = held
+        try:
+            self._send(exabgp_api.SHOW_ADJ_RIB_OUT)
+            answered = self._drain()  # its ``done`` comes after the last route line
+        finally:
+            with self._acks_lock:
+                self._rib = None
+        return held if answered else None
+
+    def _differences(self, expected: set[str]) -> tuple[set[str], set[str]] | None:
+        held = self._adj_rib_out()
+        if held is None:
+            return None
+        missing: set[str] = set()
+        extra: set[str] = set()
+        for peer in self._established():
+            missing |= expected - held.get(peer, set())
+            extra |= held.get(peer, set()) - expected
+        return missing, extra
+
+    def reconcile(self, confirm_after: float = QUIET_SECONDS) -> tuple[int, int]:
+        """Repair confirmed differences between ExaBGP's adj-rib-out and what we announced."""
+        expected = set(self.announced)
+        first = self._differences(expected)
+        if first is None or first == (set(), set()):
+            return (0, 0)
+        self.stopping.wait(confirm_after)
+        if self.announced != expected:
+            return (0, 0)  # things moved meanwhile: the next round looks again
+        second = self._differences(expected)
+        if second is None:
+            return (0, 0)
+        missing, extra = first[0] & second[0], first[1] & second[1]
+        for line in exabgp_api.withdraw_lines(extra):
+            self._send(line)
+        for line in exabgp_api.announce_lines(missing):
+            self._send(line)
+        if missing or extra:
+            self.last_write = time.monotonic()
+            log.warning(
+                "adj-rib-out reconcile: %d missing, %d extra: repaired", len(missing), len(extra)
+            )
+        self.reconciled["missing"] += len(missing)
+        self.reconciled["extra"] += len(extra)
+        return (len(missing), len(extra))
+
+    def _reconcile_if_due(self, last: float) -> float:
+        now = time.monotonic()
+        quiet = now - self.last_write >= QUIET_SECONDS
+        due = self.reconcile_due or now - last >= self.reconcile_every
+        if not (due and quiet and self._established()):
+            return last
+        self.reconcile_due = False
+        missing, extra = self.reconcile()
+        self.reconciled["runs"] += 1
+        log.info(
+            "adj-rib-out reconcile %d: %d announced, %d missing, %d extra",
+            self.reconciled["runs"], len(self.announced), missing, extra,
+        )  # fmt: skip
+        return time.monotonic()
 
     # -- the API side --------------------------------------------------------
     def apply_state(self, state: dict[str, Any]) -> None:
@@ -249,14 +341,15 @@ class Injector:
     def run(self) -> None:
         for target in (self.read_forever, self.follow_forever, self.report_forever):
             threading.Thread(target=target, daemon=True, name=target.__name__).start()
-        last_full = time.monotonic()
+        last_full = last_reconcile = time.monotonic()
         while not self.stopping.is_set():
             with self.lock:
-                self.lock.wait(timeout=2.0)
+                self.lock.wait(timeout=1.0)
             if time.monotonic() - last_full > FULL_REPLAY_SECONDS:
                 self.replay, last_full = True, time.monotonic()
             try:
                 self.sync_once()
+                last_reconcile = self._reconcile_if_due(last_reconcile)
             except BrokenPipeError:
                 break
             except Exception:  # the loop never dies on one error
@@ -271,6 +364,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-kernel", action="store_true", help="do not program blackholes")
     parser.add_argument("--require-kernel-route", action="store_true")
     parser.add_argument("--allow", action="append", default=[])
+    parser.add_argument(
+        "--reconcile-seconds", type=float, default=RECONCILE_SECONDS,
+        help="how often to compare ExaBGP's adj-rib-out with what was announced",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(
         filename=args.log_file, level=logging.INFO, format="%(asctime)s %(name)s %(message)s"
@@ -286,6 +383,7 @@ def main(argv: list[str] | None = None) -> None:
     Injector(
         api, sys.stdout, sys.stdin, kernel=kernel,
         require_kernel_route=args.require_kernel_route, allow=args.allow,
+        reconcile_every=args.reconcile_seconds,
     ).run()  # fmt: skip
 
 

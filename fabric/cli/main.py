@@ -100,6 +100,9 @@ def agent(
     ] = False,
     allow: Annotated[list[str] | None, typer.Option(help="Never announce outside these.")] = None,
     no_kernel: Annotated[bool, typer.Option(help="Do not program blackhole routes.")] = False,
+    reconcile_seconds: Annotated[
+        float, typer.Option(help="How often to check ExaBGP's adj-rib-out against the API.")
+    ] = 60.0,
 ) -> None:
     """Run the host agent: ExaBGP, the route-injection process, kernel routes."""
     from bgp import agent as host_agent
@@ -109,6 +112,7 @@ def agent(
         extra.append("--require-kernel-route")
     if no_kernel:
         extra.append("--no-kernel")
+    extra.append(f"--reconcile-seconds={reconcile_seconds}")
     host_agent.main(api, host, state_dir, extra)
 
 

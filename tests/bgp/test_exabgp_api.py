@@ -68,3 +68,14 @@ def test_safety_refuses_what_the_host_does_not_own() -> None:
     verdict = safety.check(state, allow=["10.100.0.0/16"])
     assert verdict.allowed == {"10.100.0.0/26", "10.100.0.70/32"}
     assert set(verdict.refused) == {"10.100.0.64/26", "10.100.1.0/24", "192.168.1.1/32"}
+
+
+def test_parse_adj_rib_out_v2_route_line() -> None:
+    line = {
+        "peer": {"address": "10.0.1.0"},
+        "route": {
+            "nlri": {"prefix": "10.100.0.7/32", "nexthop": "10.0.1.1", "family": {"afi": "ipv4"}},
+            "attributes": {},
+        },
+    }
+    assert exabgp_api.parse(json.dumps(line)) == exabgp_api.RibRoute("10.0.1.0", "10.100.0.7/32")

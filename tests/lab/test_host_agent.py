@@ -6,6 +6,7 @@ previous one left (as an engineer's session on a real fabric would).
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 
@@ -40,7 +41,8 @@ def fabric(fabric_lab: FabricLab) -> FabricLab:
             "graceful_restart": 120,
         }
         api.post("/v1/peers", json=peer).raise_for_status()
-        fabric_lab.start_agent(host)
+        # Reconcile often so the 20,000-route test sees ExaBGP's adj-rib-out checked.
+        fabric_lab.start_agent(host, "--reconcile-seconds", "5")
     for host, names in CONTAINERS.items():
         for name in names:
             fabric_lab.plumb(host, name, fabric_lab.allocate(host, name))
@@ -107,6 +109,34 @@ def test_peer_status_reports_established(fabric: FabricLab) -> None:
     )
 
 
+def _sessions_established(fabric: FabricLab, peer: str) -> int:
+    data = fabric.lab.vtysh(fabric.tor, fabric.frr_run, f"show bgp neighbors {peer} json")
+    return int(data[peer]["connectionsEstablished"])
+
+
+def test_peer_set_change_reloads_without_dropping_the_session(fabric: FabricLab) -> None:
+    """A peer added to and removed from h1: ExaBGP reloads; the ToR session never drops."""
+    before = _sessions_established(fabric, "10.0.1.1")
+    conf = fabric.state_dirs["h1"] / "exabgp.conf"
+    agent_log = fabric.state_dirs["h1"] / "agent.log"
+    extra = {"name": "h1-extra", "address": "10.0.1.9", "asn": TOR_ASN, "scope": "host"}
+    fabric.api.post("/v1/peers", json={**extra, "host": "h1"}).raise_for_status()
+    wait_for("h1's exabgp.conf to gain 10.0.1.9", lambda: "10.0.1.9" in conf.read_text(), 30)
+    wait_for(
+        "the agent to say it reloaded",
+        lambda: agent_log.read_text().count("reloaded in place") >= 1,
+        15,
+    )
+    fabric.api.delete("/v1/peers/h1-extra").raise_for_status()
+    wait_for("h1's exabgp.conf to lose 10.0.1.9", lambda: "10.0.1.9" not in conf.read_text(), 30)
+    wait_for("the second reload", lambda: agent_log.read_text().count("reloaded in place") >= 2, 15)
+    time.sleep(3)  # a dropped session would show within one keepalive
+    assert _session_up(fabric, "10.0.1.1")
+    assert _sessions_established(fabric, "10.0.1.1") == before
+    assert "restarting ExaBGP" not in agent_log.read_text()
+    assert "10.100.0.0/26" in fabric.rib()
+
+
 def test_exabgp_killed_restarts_without_losing_a_packet(fabric: FabricLab) -> None:
     pid = int((fabric.state_dirs["h1"] / "exabgp.child.pid").read_text())
     src_ns, _ = fabric.containers["c11"]
@@ -152,6 +182,11 @@ def test_api_down_keeps_every_route(fabric: FabricLab) -> None:
     fabric.restart_api()
     fabric.allocate("h2", "after-outage")
     wait_for("changes flowing again", lambda: len(fabric.rib()) == len(before) + 1, 30)
+
+
+RECONCILE_LINE = re.compile(
+    r"adj-rib-out reconcile \d+: (\d+) announced, (\d+) missing, (\d+) extra"
+)
 
 
 def test_twenty_thousand_routes_reach_the_tor(fabric: FabricLab) -> None:
@@ -221,6 +256,19 @@ def test_twenty_thousand_routes_reach_the_tor(fabric: FabricLab) -> None:
     wait_for("20,000 routes at the ToR", count, 180, every=0.5)
     print(f"\n20,000 /32s from allocation rows to the ToR's RIB in {time.monotonic() - t0:.1f}s")
     assert _session_up(fabric, "10.0.2.1")
+
+    # ExaBGP's adj-rib-out, read back through the process API, matches what we announced.
+    log = fabric.state_dirs["h2"] / "injector.log"
+    t1 = time.monotonic()
+
+    def reconciled() -> tuple[int, int, int] | None:
+        runs = RECONCILE_LINE.findall(log.read_text())
+        done = [tuple(map(int, r)) for r in runs if int(r[0]) >= n]
+        return done[-1] if done else None  # type: ignore[return-value]
+
+    announced, missing, extra = wait_for("a reconcile over 20,000 routes", reconciled, 60)
+    print(f"adj-rib-out reconcile over {announced} routes ended {time.monotonic() - t1:.1f}s later")
+    assert (missing, extra) == (0, 0)
 
 
 def test_status_leaves_established_when_the_tor_stops(fabric: FabricLab) -> None:
