@@ -1,8 +1,15 @@
 # The newcomer's commands (README): `make run` and `make test`.
-.PHONY: run test setup lint
+.PHONY: run demo serve test setup lint
 
-run: setup
+# The lab demo (as root: leaf-spine on namespaces, routes, ping matrix, destroy), then the API.
+run: demo serve
+
+serve: setup
 	.venv/bin/fabricctl serve
+
+demo:
+	scripts/setup --lab
+	.venv/bin/python -m fabric.lab.demo
 
 setup:
 	scripts/setup

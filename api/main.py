@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 import fabric
 from api import errors
 from api.revisions import RevisionHub
-from api.routes import allocations, health, hosts, ipam, peers, pools
+from api.routes import allocations, health, hosts, ipam, peers, pools, routers
 from fabric import migrate
 from fabric.db import Database
 from fabric.settings import Settings
@@ -47,6 +47,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.db = db
     app.state.hub = hub
     errors.install(app)
-    for module in (health, pools, hosts, allocations, peers, ipam):
+    for module in (health, pools, hosts, allocations, peers, ipam, routers):
         app.include_router(module.router)
     return app

@@ -222,6 +222,7 @@ class Agent:
 
 def main(api: str, host: str, state_dir: Path, injector_args: list[str]) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per long-poll
     agent = Agent(api, host, state_dir, injector_args=injector_args)
 
     def _term(*_: object) -> None:

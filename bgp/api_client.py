@@ -4,15 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
-
-def http_client(base_url: str, *, timeout: float = 10.0) -> httpx.Client:
-    """``http(s)://…`` or ``unix:///path/to.sock`` (an API on the host's own socket)."""
-    if base_url.startswith("unix://"):
-        transport = httpx.HTTPTransport(uds=base_url[len("unix://") :])
-        return httpx.Client(base_url="http://fabric", transport=transport, timeout=timeout)
-    return httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+from fabric.http import http_client
 
 
 class AgentApi:

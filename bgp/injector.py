@@ -372,6 +372,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         filename=args.log_file, level=logging.INFO, format="%(asctime)s %(name)s %(message)s"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per long-poll
     kernel = None
     if not args.no_kernel:
         from pyroute2 import IPRoute

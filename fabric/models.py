@@ -180,3 +180,24 @@ class PeerStatus(Base):
     reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
     host: Mapped[Host] = relationship()
+
+
+class Router(Base):
+    """A fabric router the controller renders configuration for (a leaf/ToR or a spine).
+
+    Its neighbours are not stored: they follow from the addressing. A host whose
+    address is inside one of the router's interface subnets is a host neighbour
+    (with the timers and password of the host's peer at that address); another
+    router with an interface in the same subnet is a fabric neighbour.
+    """
+
+    __tablename__ = "routers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    asn: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    router_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    # [{"name": "eth1", "address": "10.1.1.0/31"}, …] in interface order.
+    interfaces: Mapped[list[dict[str, str]]] = mapped_column(JSON, nullable=False, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

@@ -6,6 +6,8 @@ from typing import Any
 
 import httpx
 
+from fabric.http import http_client
+
 DEFAULT_API = "http://127.0.0.1:8080"
 
 
@@ -18,11 +20,24 @@ class ApiError(Exception):
 
 
 class Client:
-    def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, base_url: str, *, timeout: float = 30.0, http: httpx.Client | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        self._http = http or http_client(self.base_url, timeout=timeout)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._send(method, path, **kwargs)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def text(self, path: str, **params: Any) -> str:
+        """A plain-text answer (rendered configurations)."""
+        clean = {k: v for k, v in params.items() if v is not None}
+        return self._send("GET", path, params=clean).text
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
@@ -36,9 +51,7 @@ class Client:
             except ValueError:
                 code, detail = "error", response.text or response.reason_phrase
             raise ApiError(str(code), str(detail), response.status_code)
-        if response.status_code == 204 or not response.content:
-            return None
-        return response.json()
+        return response
 
     def get(self, path: str, **params: Any) -> Any:
         clean = {k: v for k, v in params.items() if v is not None}

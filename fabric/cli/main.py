@@ -9,10 +9,11 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from fabric.cli import hosts, ipam, ips, peers, pools
+from fabric.cli import hosts, ipam, ips, lab, peers, pools, routers
 from fabric.cli.client import DEFAULT_API, ApiError, Client
 from fabric.cli.common import JsonOpt
 from fabric.cli.output import err_console
+from fabric.errors import FabricError
 
 app = typer.Typer(
     name="fabricctl",
@@ -25,6 +26,9 @@ app.add_typer(hosts.app, name="host")
 app.add_typer(ips.app, name="ip")
 app.add_typer(peers.app, name="peer")
 app.add_typer(ipam.app, name="ipam")
+app.add_typer(routers.app, name="router")
+app.add_typer(lab.app, name="lab")
+app.command("tor-config")(routers.tor_config)
 node = typer.Typer(help="One host's view.", no_args_is_help=True)
 app.add_typer(node, name="node")
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -49,6 +53,41 @@ def peers_status(
 ) -> None:
     """Every (host, peer) BGP session and its state."""
     peers.show_status(ctx, host, as_json)
+
+
+@app.command("routes")
+def routes(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="The host.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """What the host must announce (its blocks, or its addresses in host-routes mode)."""
+    from fabric.cli.common import client
+    from fabric.cli.output import emit, field
+
+    state = client(ctx).get(f"/v1/hosts/{host}/advertisements")
+    if as_json:
+        emit(state, [], as_json=True)
+        return
+    title = f"{host}: next hop {state['next_hop']}, AS{state['asn']}, mode {state['mode']}"
+    emit(state["advertisements"], [("prefix", field("prefix")), ("kind", field("kind"))],
+         as_json=False, title=title)  # fmt: skip
+
+
+@app.command("apply")
+def apply(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A fabric file: pools, routers, hosts, peers.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Create what a fabric file describes; what already exists is left as it is."""
+    from fabric import spec
+    from fabric.cli.common import client
+    from fabric.cli.output import emit, field
+
+    done = spec.apply(client(ctx), spec.load(file))
+    rows = [{"kind": a.kind, "name": a.name, "result": a.result} for a in done]
+    emit(rows, [(c, field(c)) for c in ("kind", "name", "result")], as_json=as_json)
 
 
 @node.command("status")
@@ -136,7 +175,7 @@ def db_upgrade(
 def main() -> None:
     try:
         app()
-    except ApiError as exc:
+    except (ApiError, FabricError) as exc:  # the API said no, or a local check did
         message = escape(f"[{exc.code}]: {exc.detail}")
         err_console.print(f"[red]error[/red] {message}", highlight=False)
         raise SystemExit(1) from None

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from bgp.api_client import http_client
-from tests.lab.netlab import Lab, kill_pid, wait_for
+from fabric.lab.netns import Lab, kill_pid, wait_for
 
 TOR_ASN = 65000
 HOSTS = {"h1": (1, 65001), "h2": (2, 65002)}
@@ -76,26 +76,12 @@ class FabricLab:
         return str(r.json()["allocations"][0]["address"])
 
     def plumb(self, host: str, name: str, address: str) -> str:
-        """A container namespace behind the host, Calico style (proxy ARP, /32 route)."""
-        ns = self.lab.ns(name)
-        host_ns = self.hosts[host]
-        host_if = f"cali{name[-3:]}"
-        self.lab.link(host_ns, host_if, ns, "eth0")
-        self.lab.addr(ns, "eth0", f"{address}/32")
-        self.lab.run(ns, "ip", "route", "add", "169.254.1.1", "dev", "eth0", "scope", "link")
-        self.lab.run(
-            ns, "ip", "route", "add", "default", "via", "169.254.1.1", "dev", "eth0", "onlink"
-        )
-        self.lab.run(host_ns, "sysctl", "-qw", f"net.ipv4.conf.{host_if}.proxy_arp=1")
-        self.lab.run(host_ns, "sysctl", "-qw", f"net.ipv4.neigh.{host_if}.proxy_delay=0")
-        self.lab.run(host_ns, "ip", "route", "add", f"{address}/32", "dev", host_if)
+        ns = self.lab.workload(self.hosts[host], name, address, f"cali{name[-3:]}")
         self.containers[name] = (ns, address)
         return ns
 
     def ping(self, src: str, dst_address: str, count: int = 1) -> bool:
-        ns, _ = self.containers[src]
-        args = ("ping", "-c", str(count), "-W", "1", "-i", "0.2", dst_address)
-        return self.lab.run(ns, *args, check=False).returncode == 0
+        return self.lab.ping(self.containers[src][0], dst_address, count)
 
     def start_agent(self, host: str, *extra: str) -> None:
         args = [

@@ -13,9 +13,9 @@ import time
 import pytest
 from sqlalchemy import create_engine, insert, select, text
 
+from fabric.lab.netns import wait_for
 from fabric.models import Allocation, Block, Host, Pool
 from tests.lab.conftest import TOR_ASN, FabricLab
-from tests.lab.netlab import wait_for
 
 CONTAINERS = {"h1": ["c11", "c12"], "h2": ["c21", "c22"]}
 

@@ -1,4 +1,7 @@
-"""Lab plumbing: network namespaces with a per-run prefix, veth links, FRR daemons, waits.
+"""Lab plumbing: network namespaces under one prefix, veth links, FRR daemons, waits.
+
+Used by ``fabricctl lab`` (prefix ``clab-<lab>``, as containerlab names its
+containers) and by the lab tests (a per-run prefix, so two runs never collide).
 
 Everything created is recorded and removed by ``Lab.destroy()``, also after a
 failure half-way; processes are ended by PID (ours, or those still inside our
@@ -42,9 +45,28 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
 
 
+def remove_namespace(ns: str) -> bool:
+    """End every process inside ``ns`` by PID, then delete it (its veths go with it)."""
+    if ns not in namespaces():
+        return False
+    for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
+        kill_pid(int(pid))
+    sh("ip", "netns", "del", ns, check=False)
+    return True
+
+
+def namespaces() -> set[str]:
+    out = sh("ip", "-j", "netns", "list", check=False).stdout.strip()
+    return {n["name"] for n in json.loads(out)} if out else set()
+
+
+def pids_in(ns: str) -> list[int]:
+    return [int(p) for p in sh("ip", "netns", "pids", ns, check=False).stdout.split()]
+
+
 class Lab:
-    def __init__(self, workdir: Path) -> None:
-        self.prefix = f"rf{uuid.uuid4().hex[:6]}"
+    def __init__(self, workdir: Path, prefix: str | None = None) -> None:
+        self.prefix = prefix or f"rf{uuid.uuid4().hex[:6]}"
         self.workdir = workdir
         self.namespaces: list[str] = []
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -85,6 +107,22 @@ class Lab:
         self.procs.append(proc)
         return proc
 
+    def workload(self, host_ns: str, name: str, address: str, host_if: str) -> str:
+        """A container namespace behind a host, Calico style: /32, proxy ARP, host route."""
+        ns = self.ns(name)
+        self.link(host_ns, host_if, ns, "eth0")
+        self.addr(ns, "eth0", f"{address}/32")
+        self.run(ns, "ip", "route", "add", "169.254.1.1", "dev", "eth0", "scope", "link")
+        self.run(ns, "ip", "route", "add", "default", "via", "169.254.1.1", "dev", "eth0", "onlink")
+        self.run(host_ns, "sysctl", "-qw", f"net.ipv4.conf.{host_if}.proxy_arp=1")
+        self.run(host_ns, "sysctl", "-qw", f"net.ipv4.neigh.{host_if}.proxy_delay=0")
+        self.run(host_ns, "ip", "route", "add", f"{address}/32", "dev", host_if)
+        return ns
+
+    def ping(self, ns: str, address: str, count: int = 1) -> bool:
+        args = ("ping", "-c", str(count), "-W", "1", "-i", "0.2", address)
+        return self.run(ns, *args, check=False).returncode == 0
+
     # -- FRR -----------------------------------------------------------------
     def frr(self, ns: str, bgpd_conf: str) -> Path:
         """zebra + bgpd in the namespace, with their own files under workdir."""
@@ -98,6 +136,18 @@ class Lab:
         for daemon in ("zebra", "bgpd"):
             self.start_daemon(ns, run, daemon)
         return run
+
+    def frr_integrated(self, ns: str, run: Path, frr_conf: str, daemons: list[str]) -> None:
+        """FRR daemons with empty configs, then the integrated ``frr.conf`` through vtysh -b."""
+        run.mkdir(parents=True, exist_ok=True)
+        shutil.chown(run, "frr", "frr")
+        (run / "frr.conf").write_text(frr_conf)
+        shutil.chown(run / "frr.conf", "frr", "frr")
+        for daemon in ["zebra", *[d for d in daemons if d != "zebra"]]:
+            (run / f"{daemon}.conf").write_text("")
+            shutil.chown(run / f"{daemon}.conf", "frr", "frr")
+            self.start_daemon(ns, run, daemon)
+        self.run(ns, "vtysh", "--vty_socket", str(run), "--config_dir", str(run), "-b")
 
     def start_daemon(self, ns: str, run: Path, daemon: str) -> None:
         pidfile = run / f"{daemon}.pid"
@@ -137,10 +187,7 @@ class Lab:
                 kill_pid(int(pidfile.read_text().strip() or 0))
         for ns in self.namespaces:
             # Whatever still runs inside our namespaces is ours: end it by PID.
-            pids = sh("ip", "netns", "pids", ns, check=False).stdout.split()
-            for pid in pids:
-                kill_pid(int(pid))
-            sh("ip", "netns", "del", ns, check=False)
+            remove_namespace(ns)
         self.namespaces.clear()
 
 

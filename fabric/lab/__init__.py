@@ -1,0 +1,1 @@
+"""Deploying lab topologies (containerlab files) onto Linux network namespaces."""

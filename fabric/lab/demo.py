@@ -1,0 +1,141 @@
+"""The lab demo: deploy leaf-spine, give every host two containers, show routes and pings.
+
+``python -m fabric.lab.demo [--keep]`` (``make demo``). The lab test drives the
+same steps (``Fabric`` below) and asserts on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from fabric.lab import deploy as lab_deploy
+from fabric.lab.netns import Lab, sh, wait_for
+from fabric.lab.topology import Topology, load
+
+REPO = Path(__file__).resolve().parents[2]
+LEAF_SPINE = REPO / "containerlab" / "leaf-spine.clab.yml"
+API = "http://10.0.255.1:8080"  # the controller node of both topologies
+FABRICCTL = [sys.executable, "-m", "fabric.cli.main"]
+
+
+@dataclass
+class Fabric:
+    """A deployed topology, seen from outside: its API (through the controller node), its FRRs."""
+
+    topo: Topology
+    workloads: Lab
+    containers: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # ns, ip, host
+
+    def fabricctl(self, *args: str) -> Any:
+        """The CLI against the lab's API, run inside the controller node (the API's network)."""
+        ns = self.topo.namespace("controller")
+        out = sh("ip", "netns", "exec", ns, *FABRICCTL, "--api", API, *args, "--json")
+        return json.loads(out.stdout)
+
+    def vtysh(self, node: str, command: str) -> Any:
+        out = lab_deploy.vtysh(self.topo, node, command)
+        return json.loads(out) if command.endswith("json") else out
+
+    def bgp_nexthops(self, router: str) -> dict[str, set[str]]:
+        routes = self.vtysh(router, "show ip route bgp json")
+        return {
+            prefix: {h["ip"] for h in entries[0]["nexthops"] if h.get("active")}
+            for prefix, entries in routes.items()
+        }
+
+    def hosts(self) -> list[str]:
+        return [h["name"] for h in self.fabricctl("host", "list")]
+
+    def add_containers(self, per_host: int = 2) -> None:
+        """Allocate through the API and plumb each container behind its host."""
+        for host in self.hosts():
+            for i in range(1, per_host + 1):
+                name = f"{host}c{i}"
+                result = self.fabricctl("ip", "allocate", "--host", host, "--handle", name)
+                address = result["allocations"][0]["address"]
+                ns = self.workloads.workload(self.topo.namespace(host), name, address, f"cali{i}")
+                self.containers[name] = (ns, address, host)
+
+    def ping_matrix(self) -> dict[tuple[str, str], bool]:
+        return {
+            (src, dst): self.workloads.ping(ns, address)
+            for src, (ns, _, _) in self.containers.items()
+            for dst, (_, address, _) in self.containers.items()
+            if src != dst
+        }
+
+
+def _matrix_table(fabric: Fabric, matrix: dict[tuple[str, str], bool]) -> Table:
+    names = list(fabric.containers)
+    table = Table(title="ping matrix (row pings column)", header_style="bold")
+    table.add_column("")
+    for n in names:
+        table.add_column(n, justify="center")
+    for src in names:
+        cells = [
+            "·" if src == dst else ("[green]ok[/green]" if matrix[(src, dst)] else "[red]✗[/red]")
+            for dst in names
+        ]
+        table.add_row(src, *cells)
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--topology", type=Path, default=LEAF_SPINE)
+    parser.add_argument("--keep", action="store_true", help="leave the lab running")
+    args = parser.parse_args(argv)
+    console = Console()
+    if os.geteuid() != 0:
+        console.print("[yellow]the lab demo needs root (network namespaces); skipped[/yellow]")
+        return 0
+    own_base = not os.environ.get("CLAB_LABDIR_BASE")
+    base = Path(os.environ.get("CLAB_LABDIR_BASE") or tempfile.mkdtemp(prefix="rf-demo-"))
+    os.chmod(base, 0o755)
+    os.environ["CLAB_LABDIR_BASE"] = str(base)
+    topo = load(args.topology, f"demo-{uuid.uuid4().hex[:4]}")
+    fabric = Fabric(topo, Lab(base))
+    try:
+        with console.status(f"deploying {args.topology.name} as lab {topo.name}…"):
+            lab_deploy.deploy(topo, lambda m: console.print(f"[dim]•[/dim] {m}"))
+        with console.status("waiting for the controller…"):
+            wait_for("the controller to be seeded", lambda: len(fabric.hosts()) > 0, 60)
+        fabric.add_containers()
+        console.print(f"{len(fabric.containers)} containers allocated through the API and plumbed")
+        with console.status("waiting for BGP to converge…"):
+            wait_for("every pair", lambda: all(fabric.ping_matrix().values()), 90, 1)
+        for node in topo.nodes.values():
+            if node.is_frr:
+                console.rule(f"{node.name}: show ip route bgp")
+                console.print(fabric.vtysh(node.name, "show ip route bgp"), highlight=False)
+        matrix = fabric.ping_matrix()
+        console.print(_matrix_table(fabric, matrix))
+        ok = all(matrix.values())
+        console.print(f"{sum(matrix.values())} of {len(matrix)} pairs reachable")
+        if args.keep:
+            console.print(f"lab kept: fabricctl lab destroy {args.topology} --name {topo.name} "
+                          f"(with CLAB_LABDIR_BASE={base})")  # fmt: skip
+        return 0 if ok else 1
+    finally:
+        if not args.keep:
+            fabric.workloads.destroy()
+            lab_deploy.destroy(topo)
+            if own_base:
+                shutil.rmtree(base, ignore_errors=True)
+            console.print(f"lab {topo.name} destroyed")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,154 @@
+"""Fabric routers (leaves/ToRs and spines) and the BGP neighbours that follow from addressing.
+
+Nothing about a router's neighbours is stored: a host whose fabric address lies
+in one of the router's interface subnets, and which has a peer at that
+interface's address, is a host neighbour (timers and password from that peer);
+another router with an interface in the same subnet is a fabric neighbour. So a
+host registered with its peer shows up in its ToR's rendered configuration
+without a second record to keep in step.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fabric.errors import AlreadyExists, InvalidInput, NotFound
+from fabric.hosts import list_hosts
+from fabric.models import Router
+from fabric.peers import peers_for_host
+from fabric.validation import parse_address, validate_asn, validate_name
+
+ROLES = ("leaf", "spine")
+# Linux interface names: at most 15 bytes, no slash, no whitespace.
+_IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+MAX_INTERFACES = 256
+
+
+@dataclass(frozen=True)
+class Neighbor:
+    address: str
+    asn: int
+    kind: str  # host | router
+    name: str
+    interface: str
+    hold_time: int | None = None
+    keepalive: int | None = None
+    password: str | None = None
+    ttl_security: int = 0
+
+
+def get_router(session: Session, name: str) -> Router:
+    router = session.scalar(select(Router).where(Router.name == name))
+    if router is None:
+        raise NotFound(f"Router {name!r} does not exist.", code="router_not_found", router=name)
+    return router
+
+
+def list_routers(session: Session) -> list[Router]:
+    return list(session.scalars(select(Router).order_by(Router.name)))
+
+
+def _interfaces(items: list[dict[str, Any]]) -> list[dict[str, str]]:
+    if len(items) > MAX_INTERFACES:
+        raise InvalidInput(f"At most {MAX_INTERFACES} interfaces.", code="invalid_interfaces")
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        name, address = str(item.get("name", "")), str(item.get("address", ""))
+        if not _IFNAME.match(name):
+            raise InvalidInput(
+                "Interface names are 1-15 letters, digits, '.', '_' or '-'.",
+                code="invalid_interfaces",
+            )
+        if name in seen:
+            raise InvalidInput(f"Interface {name!r} is listed twice.", code="invalid_interfaces")
+        seen.add(name)
+        try:
+            if "/" not in address:  # a bare address would silently become a /32
+                raise ValueError(address)
+            iface = ipaddress.ip_interface(address)
+        except ValueError:
+            raise InvalidInput(
+                f"Interface {name}: {address!r} is not an address with a prefix length "
+                "(like 10.1.1.0/31).",
+                code="invalid_interfaces",
+            ) from None
+        out.append({"name": name, "address": iface.with_prefixlen})
+    return out
+
+
+def create_router(
+    session: Session,
+    *,
+    name: str,
+    role: str,
+    asn: int,
+    router_id: str,
+    interfaces: list[dict[str, Any]] | None = None,
+) -> Router:
+    """Add a fabric router. Raises: InvalidInput, AlreadyExists."""
+    validate_name("Router", name)
+    if role not in ROLES:
+        raise InvalidInput(f"Role {role!r} is not one of {', '.join(ROLES)}.", code="invalid_role")
+    if session.scalar(select(Router.id).where(Router.name == name)) is not None:
+        raise AlreadyExists(f"Router {name!r} already exists.", code="router_exists")
+    rid = parse_address(router_id, what="router id")
+    if rid.version != 4:
+        raise InvalidInput("A BGP router id is an IPv4 address.", code="invalid_router_id")
+    router = Router(
+        name=name,
+        role=role,
+        asn=validate_asn(asn),
+        router_id=rid.compressed,
+        interfaces=_interfaces(interfaces or []),
+    )
+    session.add(router)
+    session.flush()
+    return router
+
+
+def delete_router(session: Session, name: str) -> None:
+    session.delete(get_router(session, name))
+    session.flush()
+
+
+def neighbors(session: Session, router: Router) -> list[Neighbor]:
+    """Every BGP neighbour of ``router``: fabric routers first, then hosts, by address."""
+    found: list[Neighbor] = []
+    others = [r for r in list_routers(session) if r.id != router.id]
+    hosts = list_hosts(session)
+    for item in router.interfaces:
+        iface = ipaddress.ip_interface(item["address"])
+        for other in others:
+            for theirs in other.interfaces:
+                addr = ipaddress.ip_interface(theirs["address"])
+                if addr.network == iface.network and addr.ip != iface.ip:
+                    found.append(
+                        Neighbor(str(addr.ip), other.asn, "router", other.name, item["name"])
+                    )
+        for host in hosts:
+            if ipaddress.ip_address(host.address) not in iface.network:
+                continue
+            peer = next(
+                (p for p in peers_for_host(session, host.name) if p.address == str(iface.ip)),
+                None,
+            )
+            if peer is None:  # the host does not peer with this router
+                continue
+            found.append(
+                Neighbor(
+                    host.address, host.asn, "host", host.name, item["name"],
+                    hold_time=peer.hold_time, keepalive=peer.keepalive,
+                    password=peer.password, ttl_security=peer.ttl_security,
+                )
+            )  # fmt: skip
+    order = {"router": 0, "host": 1}
+    return sorted(
+        found, key=lambda n: (order[n.kind], ipaddress.ip_address(n.address).packed, n.name)
+    )

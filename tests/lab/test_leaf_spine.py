@@ -1,0 +1,158 @@
+"""containerlab/leaf-spine.clab.yml deployed by ``fabricctl lab`` onto namespaces, as CI would.
+
+Two containers per host, allocated through the REST API (the CLI, run inside
+the controller node, since the API lives on the lab's own network); then the
+ping matrix, ECMP on the leaves, a leaf-spine link failure, and a destroy that
+leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from fabric.lab import deploy as lab_deploy
+from fabric.lab.demo import FABRICCTL, Fabric
+from fabric.lab.netns import Lab, namespaces, pids_in, sh, wait_for
+from fabric.lab.topology import load
+
+REPO = Path(__file__).resolve().parents[2]
+TOPOLOGY = REPO / "containerlab" / "leaf-spine.clab.yml"
+RACKS = {"leaf1": ("h1", "h2"), "leaf2": ("h3", "h4")}
+
+
+@dataclass
+class LeafSpine(Fabric):
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _clab(env: dict[str, str], verb: str, name: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*FABRICCTL, "lab", verb, str(TOPOLOGY), "--name", name],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def leaf_spine() -> Iterator[LeafSpine]:
+    if os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("lab tests need root")
+        pytest.skip("lab tests need root and network namespaces")
+    base = Path(tempfile.mkdtemp(prefix="rf-clab-"))
+    os.chmod(base, 0o755)  # FRR (user frr) reads its files below
+    env = {**os.environ, "CLAB_LABDIR_BASE": str(base)}
+    name = f"rf{uuid.uuid4().hex[:6]}-ls"  # a per-run lab name: clab-<name>-<node>
+    topo = load(TOPOLOGY, name)
+    os.environ["CLAB_LABDIR_BASE"] = str(base)  # for topo.lab_dir in this process
+    workloads = Lab(base)
+    try:
+        deployed = _clab(env, "deploy", name)
+        assert deployed.returncode == 0, deployed.stderr
+        yield LeafSpine(topo, workloads, env=env)
+    finally:
+        workloads.destroy()
+        lab_deploy.destroy(topo)  # also after a failed test; a no-op after the destroy test
+        os.environ.pop("CLAB_LABDIR_BASE", None)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def fabric(leaf_spine: LeafSpine) -> LeafSpine:
+    wait_for("the controller to be seeded", lambda: len(leaf_spine.hosts()) == 4, 60)
+    leaf_spine.add_containers(per_host=2)
+    return leaf_spine
+
+
+def _unreachable(fabric: LeafSpine) -> list[tuple[str, str]]:
+    return [pair for pair, ok in fabric.ping_matrix().items() if not ok]
+
+
+def test_full_ping_matrix(fabric: LeafSpine) -> None:
+    t0 = time.monotonic()
+    wait_for("every container to reach every other", lambda: not _unreachable(fabric), 90, 1)
+    pairs = len(fabric.containers) * (len(fabric.containers) - 1)
+    print(f"\n{pairs} container pairs reachable {time.monotonic() - t0:.1f}s after allocation")
+    summary = fabric.vtysh("leaf1", "show bgp summary json")["ipv4Unicast"]["peers"]
+    assert all(p["state"] == "Established" for p in summary.values()), summary
+
+
+def _other_rack_blocks(fabric: LeafSpine, leaf: str) -> set[str]:
+    other = {h for rack, hosts in RACKS.items() if rack != leaf for h in hosts}
+    return {b for host in other for b in fabric.fabricctl("routes", "--host", host)["blocks"]}
+
+
+def test_leaves_reach_the_other_rack_over_both_spines(fabric: LeafSpine) -> None:
+    spines = {"leaf1": {"10.0.11.0", "10.0.12.0"}, "leaf2": {"10.0.21.0", "10.0.22.0"}}
+    for leaf in RACKS:
+        blocks = _other_rack_blocks(fabric, leaf)
+        assert len(blocks) == 2, blocks
+
+        def ecmp(leaf: str = leaf, blocks: set[str] = blocks) -> dict[str, set[str]] | None:
+            hops = fabric.bgp_nexthops(leaf)
+            return hops if all(hops.get(b) == spines[leaf] for b in blocks) else None
+
+        wait_for(f"{leaf} to have two next hops for {sorted(blocks)}", ecmp, 30)
+
+
+def test_a_spine_link_down_keeps_every_pair_reachable(fabric: LeafSpine) -> None:
+    src_ns, _, _ = fabric.containers["h1c1"]
+    dst = fabric.containers["h3c1"][1]
+    ping = subprocess.Popen(
+        ["ip", "netns", "exec", src_ns, "ping", "-i", "0.02", "-W", "1", dst],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(1)
+        sh(
+            "ip",
+            "netns",
+            "exec",
+            fabric.topo.namespace("leaf1"),
+            "ip",
+            "link",
+            "set",
+            "eth1",
+            "down",
+        )
+        blocks = _other_rack_blocks(fabric, "leaf1")
+        wait_for(
+            "leaf1 to route the other rack over spine2 only",
+            lambda: all(fabric.bgp_nexthops("leaf1").get(b) == {"10.0.12.0"} for b in blocks),
+            30,
+        )
+        time.sleep(2)
+    finally:
+        ping.send_signal(signal.SIGINT)  # by PID: ping prints its statistics
+        out, _ = ping.communicate(timeout=10)
+    stats = next(line for line in out.splitlines() if "packets transmitted" in line)
+    sent, received = int(stats.split()[0]), int(stats.split()[3])
+    print(f"\nleaf1-spine1 link down: {sent - received} of {sent} pings (every 20 ms) lost")
+    assert received > 0
+    assert not _unreachable(fabric)
+
+
+def test_destroy_leaves_nothing_behind(fabric: LeafSpine) -> None:
+    ours = [fabric.topo.namespace(n) for n in fabric.topo.nodes]
+    pids = [pid for ns in ours for pid in pids_in(ns)]
+    assert pids, "the lab should be running before destroy"
+    fabric.workloads.destroy()  # the test's own containers first (they hang off the hosts)
+    root_links = sh("ip", "-o", "link").stdout.count("\n")
+    destroyed = _clab(fabric.env, "destroy", fabric.topo.name)
+    assert destroyed.returncode == 0, destroyed.stderr
+    assert not set(ours) & namespaces()
+    alive = [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+    assert not alive, f"processes left running: {alive}"
+    assert sh("ip", "-o", "link").stdout.count("\n") == root_links
+    again = _clab(fabric.env, "destroy", fabric.topo.name)
+    assert again.returncode == 0 and "0 node(s) removed" in again.stdout
