@@ -32,6 +32,9 @@ def write_session(request: Request) -> Iterator[Session]:
     """A serialized write transaction; committed before the response is sent."""
     db = get_db(request)
     with db.write() as session:
+        # Who and what, for the audit log (fabric/audit.py).
+        session.info["principal"] = getattr(request.state, "principal", None)
+        session.info["request"] = f"{request.method} {request.url.path}"[:255]
         yield session
     if "revision" in session.info:
         get_hub(request).kick_threadsafe()

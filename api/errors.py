@@ -13,11 +13,22 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from fabric.errors import Conflict, FabricError, InvalidInput, NotFound, SchemaMismatch
+from fabric.errors import (
+    Conflict,
+    FabricError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    SchemaMismatch,
+    Unauthenticated,
+)
 
 log = logging.getLogger(__name__)
 
-STATUS = ((NotFound, 404), (Conflict, 409), (InvalidInput, 422), (SchemaMismatch, 503))
+STATUS = (
+    (NotFound, 404), (Conflict, 409), (InvalidInput, 422), (SchemaMismatch, 503),
+    (Unauthenticated, 401), (Forbidden, 403),
+)  # fmt: skip
 
 
 def status_of(exc: FabricError) -> int:

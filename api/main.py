@@ -3,21 +3,37 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 import fabric
 from api import errors
+from api.auth import TokenCache, authorize
 from api.revisions import RevisionHub
-from api.routes import allocations, health, hosts, ipam, peers, pools, routers
+from api.routes import allocations, health, hosts, ipam, peers, pools, routers, tokens
 from fabric import migrate
+from fabric import tokens as fabric_tokens
 from fabric.db import Database
 from fabric.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def _bootstrap_admin(db: Database, settings: Settings) -> None:
+    chosen = settings.bootstrap_token.get_secret_value() if settings.bootstrap_token else None
+    with db.write() as session:
+        secret = fabric_tokens.bootstrap(session, chosen)
+    if secret and not chosen:
+        # Printed once, to the console of whoever started the first server; never logged.
+        print(
+            "\nrouted-fabric: created the first admin token (shown this once, keep it):\n"
+            f"  export FABRIC_TOKEN={secret}\n",
+            file=sys.stderr, flush=True,
+        )  # fmt: skip
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -28,6 +44,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         head = await run_in_threadpool(migrate.upgrade, db.write_engine, db.url)
         log.info("database schema at revision %s (%s)", head, db.backend)
+        await run_in_threadpool(_bootstrap_admin, db, settings)
         await hub.start()
         try:
             yield
@@ -42,11 +59,14 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         # Stable operation ids (the route's function name) for generated clients.
         generate_unique_id_function=lambda route: route.name,
+        # Every route needs a token (api/auth.py), except health and the API description.
+        dependencies=[Depends(authorize)],
     )
     app.state.settings = settings
     app.state.db = db
     app.state.hub = hub
+    app.state.tokens = TokenCache(db)
     errors.install(app)
-    for module in (health, pools, hosts, allocations, peers, ipam, routers):
+    for module in (health, pools, hosts, allocations, peers, ipam, routers, tokens):
         app.include_router(module.router)
     return app

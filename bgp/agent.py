@@ -27,6 +27,7 @@ from typing import Any
 
 from bgp.api_client import AgentApi
 from bgp.process import terminate
+from fabric.http import NO_ACCESS, Access
 from fabric.render.exabgp import Speaker, SpeakerPeer, render
 
 log = logging.getLogger("fabric.agent")
@@ -73,8 +74,10 @@ class Agent:
         *,
         exabgp: list[str] | None = None,
         injector_args: list[str] | None = None,
+        access: Access = NO_ACCESS,
     ) -> None:
-        self.api = AgentApi(api_url, host)
+        self.api = AgentApi(api_url, host, access=access)
+        self.access = access
         self.api_url, self.host = api_url, host
         self.state_dir = state_dir
         self.exabgp = exabgp or [sys.executable, "-m", "exabgp", "server"]
@@ -106,10 +109,23 @@ class Agent:
         tmp.replace(cache)
         return data
 
+    def injector_access(self) -> list[str]:
+        """The injector's credentials as file paths: a secret never goes on a command line."""
+        args = []
+        if self.access.token:
+            token_file = self.state_dir / "token"
+            token_file.touch(mode=0o600)
+            token_file.write_text(self.access.token)
+            args += ["--token-file", str(token_file)]
+        if self.access.ca_file:
+            args += ["--ca-file", str(self.access.ca_file.resolve())]
+        return args
+
     def render(self, data: dict[str, Any]) -> str:
         argv = [
             sys.executable, "-m", "bgp.injector", "--api", self.api_url, "--host", self.host,
-            "--log-file", str(self.state_dir / "injector.log"), *self.injector_args,
+            "--log-file", str(self.state_dir / "injector.log"), *self.injector_access(),
+            *self.injector_args,
         ]  # fmt: skip
         return render(speaker_from(data), argv)
 
@@ -220,10 +236,12 @@ class Agent:
         self.stop()
 
 
-def main(api: str, host: str, state_dir: Path, injector_args: list[str]) -> None:
+def main(
+    api: str, host: str, state_dir: Path, injector_args: list[str], access: Access = NO_ACCESS
+) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per long-poll
-    agent = Agent(api, host, state_dir, injector_args=injector_args)
+    agent = Agent(api, host, state_dir, injector_args=injector_args, access=access)
 
     def _term(*_: object) -> None:
         agent.stopping.set()

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fabric.http import http_client
+from fabric.http import NO_ACCESS, Access, http_client
 
 
 class AgentApi:
-    def __init__(self, base_url: str, host: str, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, base_url: str, host: str, *, timeout: float = 10.0, access: Access = NO_ACCESS
+    ) -> None:
         self.host = host
-        self._http = http_client(base_url, timeout=timeout)
+        self._http = http_client(base_url, timeout=timeout, access=access)
 
     def speaker(self) -> dict[str, Any]:
         r = self._http.get(f"/v1/hosts/{self.host}/speaker")

@@ -27,10 +27,12 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 from bgp import exabgp_api, safety
 from bgp.api_client import AgentApi
+from fabric.http import Access
 
 log = logging.getLogger("fabric.injector")
 
@@ -361,6 +363,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--api", required=True)
     parser.add_argument("--host", required=True)
     parser.add_argument("--log-file")
+    parser.add_argument("--token-file", type=Path, help="the agent's API token")
+    parser.add_argument("--ca-file", type=Path, help="CA to verify the API's TLS certificate")
     parser.add_argument("--no-kernel", action="store_true", help="do not program blackholes")
     parser.add_argument("--require-kernel-route", action="store_true")
     parser.add_argument("--allow", action="append", default=[])
@@ -380,7 +384,7 @@ def main(argv: list[str] | None = None) -> None:
         from bgp.kernel import RouteTable
 
         kernel = RouteTable(IPRoute())
-    api = AgentApi(args.api, args.host)
+    api = AgentApi(args.api, args.host, access=Access.load(None, args.token_file, args.ca_file))
     Injector(
         api, sys.stdout, sys.stdin, kernel=kernel,
         require_kernel_route=args.require_kernel_route, allow=args.allow,

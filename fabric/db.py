@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
+import fabric.audit  # noqa: F401  (registers the audit hook on every session)
 from fabric.models import FabricState, Host
 
 NOTIFY_CHANNEL = "fabric_revision"

@@ -70,3 +70,15 @@ class InvalidInput(FabricError):
 
 class SchemaMismatch(FabricError):
     code = "schema_mismatch"
+
+
+class Unauthenticated(FabricError):
+    """No token, or one the controller does not know (401)."""
+
+    code = "unauthenticated"
+
+
+class Forbidden(FabricError):
+    """A valid token whose role or host does not allow this (403)."""
+
+    code = "forbidden"

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from fabric import audit
 from fabric.db import bump_revision, touch_hosts
 from fabric.errors import AlreadyExists, InUse, InvalidInput, NotFound
 from fabric.ipam.release import release_rows
@@ -134,5 +135,7 @@ def delete_host(session: Session, name: str, *, release: bool = False) -> int:
             block.host_id = None
     bump_revision(session)
     session.flush()
+    # A Core delete (no ORM cascade loads), so the audit hook would not see it.
+    audit.record(session, "delete", host, audit.snapshot(host), None)
     session.execute(delete(Host).where(Host.id == host.id))
     return count

@@ -2,12 +2,40 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import httpx
 
 
-def http_client(base_url: str, *, timeout: float = 10.0) -> httpx.Client:
+@dataclass(frozen=True)
+class Access:
+    """How a client proves itself and checks the server: bearer token, CA for TLS."""
+
+    token: str | None = None
+    ca_file: Path | None = None
+
+    @classmethod
+    def load(cls, token: str | None, token_file: Path | None, ca_file: Path | None) -> Access:
+        if token_file is not None:
+            token = token_file.read_text().strip()
+        return cls(token or None, ca_file)
+
+
+NO_ACCESS = Access()
+
+
+def http_client(
+    base_url: str, *, timeout: float = 10.0, access: Access = NO_ACCESS
+) -> httpx.Client:
     """An httpx client for the API; a ``unix://`` URL talks over the host's own socket."""
+    headers = {"Authorization": f"Bearer {access.token}"} if access.token else {}
+    verify: str | bool = str(access.ca_file) if access.ca_file else True
     if base_url.startswith("unix://"):
         transport = httpx.HTTPTransport(uds=base_url[len("unix://") :])
-        return httpx.Client(base_url="http://fabric", transport=transport, timeout=timeout)
-    return httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+        return httpx.Client(
+            base_url="http://fabric", transport=transport, timeout=timeout, headers=headers
+        )
+    return httpx.Client(
+        base_url=base_url.rstrip("/"), timeout=timeout, headers=headers, verify=verify
+    )

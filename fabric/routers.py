@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from fabric.errors import AlreadyExists, InvalidInput, NotFound
 from fabric.hosts import list_hosts
-from fabric.models import Router
+from fabric.models import Allocation, Block, Host, Router
 from fabric.peers import peers_for_host
 from fabric.validation import parse_address, validate_asn, validate_name
 
@@ -41,6 +41,12 @@ class Neighbor:
     keepalive: int | None = None
     password: str | None = None
     ttl_security: int = 0
+    # Hosts only: what the host owns (blocks, and addresses it holds in others' blocks),
+    # so the router accepts exactly that; and how many prefixes that can ever be.
+    owned_blocks: tuple[str, ...] = ()
+    borrowed: tuple[str, ...] = ()
+    lent: tuple[str, ...] = ()  # addresses in its blocks that other hosts hold
+    max_prefix: int | None = None
 
 
 def get_router(session: Session, name: str) -> Router:
@@ -118,6 +124,50 @@ def delete_router(session: Session, name: str) -> None:
     session.flush()
 
 
+def _network_order(cidr: str) -> tuple[int, bytes, int]:
+    net = ipaddress.ip_network(cidr)
+    return net.version, net.network_address.packed, net.prefixlen
+
+
+@dataclass(frozen=True)
+class Ownership:
+    blocks: tuple[str, ...]
+    borrowed: tuple[str, ...]
+    lent: tuple[str, ...]
+    max_prefix: int
+
+
+def _host_prefixes(rows: Any) -> tuple[str, ...]:
+    return tuple(sorted((f"{a}/{32 if fam == 4 else 128}" for a, fam in rows), key=_network_order))
+
+
+def ownership(session: Session, host: Host) -> Ownership:
+    """What IPAM says the host owns: its blocks, the addresses it holds in other blocks,
+    the addresses other hosts hold in its blocks, and the most prefixes it can
+    legitimately announce (each block, every address in it, each borrowed one)."""
+    blocks = sorted(
+        session.scalars(select(Block.cidr).where(Block.host_id == host.id)),
+        key=_network_order,
+    )
+    borrowed_rows = session.execute(
+        select(Allocation.address, Allocation.family)
+        .join(Block, Block.id == Allocation.block_id)
+        .where(Allocation.host_id == host.id)
+        .where((Block.host_id != host.id) | Block.host_id.is_(None))
+    ).all()
+    lent_rows = session.execute(
+        select(Allocation.address, Allocation.family)
+        .join(Block, Block.id == Allocation.block_id)
+        .where(Block.host_id == host.id)
+        .where(Allocation.host_id != host.id)
+    ).all()
+    borrowed = _host_prefixes(borrowed_rows)
+    most = sum(1 + ipaddress.ip_network(b).num_addresses for b in blocks) + len(borrowed)
+    return Ownership(
+        tuple(blocks), borrowed, _host_prefixes(lent_rows), max(1, min(most, 2**32 - 1))
+    )
+
+
 def neighbors(session: Session, router: Router) -> list[Neighbor]:
     """Every BGP neighbour of ``router``: fabric routers first, then hosts, by address."""
     found: list[Neighbor] = []
@@ -141,11 +191,14 @@ def neighbors(session: Session, router: Router) -> list[Neighbor]:
             )
             if peer is None:  # the host does not peer with this router
                 continue
+            owns = ownership(session, host)
             found.append(
                 Neighbor(
                     host.address, host.asn, "host", host.name, item["name"],
                     hold_time=peer.hold_time, keepalive=peer.keepalive,
                     password=peer.password, ttl_security=peer.ttl_security,
+                    owned_blocks=owns.blocks, borrowed=owns.borrowed, lent=owns.lent,
+                    max_prefix=owns.max_prefix,
                 )
             )  # fmt: skip
     order = {"router": 0, "host": 1}

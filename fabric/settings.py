@@ -7,7 +7,7 @@ explicitly.
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _SUPPORTED_SCHEMES = ("sqlite", "postgresql")
@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     # asks: orchestrators list workloads with a lag (Calico's GC freed live ones).
     gc_min_grace_seconds: float = Field(default=300.0, ge=0)
     gc_default_grace_seconds: float = Field(default=900.0, ge=0)
+    # The first admin token, for automation and labs; without it the first start
+    # on an empty database makes one up and prints it once.
+    bootstrap_token: SecretStr | None = None
 
     @field_validator("database_url")
     @classmethod

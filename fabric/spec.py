@@ -16,9 +16,9 @@ import yaml
 from fabric.cli.client import ApiError, Client
 from fabric.errors import InvalidInput
 
-# In dependency order: peers name hosts, hosts take blocks from pools.
+# In dependency order: peers and agent tokens name hosts.
 SECTIONS = (("pools", "/v1/pools"), ("routers", "/v1/routers"), ("hosts", "/v1/hosts"),
-            ("peers", "/v1/peers"))  # fmt: skip
+            ("peers", "/v1/peers"), ("tokens", "/v1/tokens"))  # fmt: skip
 
 
 @dataclass(frozen=True)

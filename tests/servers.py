@@ -13,6 +13,10 @@ import httpx
 
 from bgp.process import terminate
 
+# The first admin token of every test server (FABRIC_BOOTSTRAP_TOKEN): tests know it up front.
+ADMIN_TOKEN = "rft_test-admin-token-0123456789abcdef"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
@@ -41,7 +45,10 @@ class ApiServer:
         ]  # fmt: skip
         if netns:
             cmd = ["ip", "netns", "exec", netns, *cmd]
-        full_env = {**os.environ, "FABRIC_DATABASE_URL": database_url, **(env or {})}
+        full_env = {
+            **os.environ, "FABRIC_DATABASE_URL": database_url,
+            "FABRIC_BOOTSTRAP_TOKEN": ADMIN_TOKEN, **(env or {}),
+        }  # fmt: skip
         self._log = log_path.open("ab")
         self.proc = subprocess.Popen(cmd, env=full_env, stdout=self._log, stderr=self._log)
         self.log_path = log_path

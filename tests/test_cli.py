@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers import ApiServer
+from tests.servers import ADMIN_TOKEN, ApiServer
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
 def ctl(
     server: ApiServer, *args: str, ok: bool = True, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FABRIC_API_URL": server.url, "COLUMNS": "200"}
+    env = {
+        **os.environ,
+        "FABRIC_API_URL": server.url,
+        "COLUMNS": "200",
+        "FABRIC_TOKEN": ADMIN_TOKEN,
+    }
     proc = subprocess.run(
         [sys.executable, "-m", "fabric.cli.main", *args],
         env=env,

@@ -12,7 +12,7 @@ from api.deps import ReadSession, WriteSession
 from api.schemas.routers import NeighborPublic, RouterCreate, RouterPublic
 from fabric import routers
 from fabric.models import Router
-from fabric.render import frr
+from fabric.render import bird, frr
 
 router = APIRouter(prefix="/v1/routers", tags=["routers"])
 
@@ -64,8 +64,12 @@ def delete_router(name: str, session: WriteSession) -> None:
 
 @router.get("/{name}/config", response_class=PlainTextResponse)
 def router_config(
-    name: str, session: ReadSession, format: Literal["frr"] = Query("frr")
+    name: str,
+    session: ReadSession,
+    format: Literal["frr", "bird"] = Query("frr"),
+    filters: bool = Query(True, description="Inbound prefix filters from IPAM ownership."),
 ) -> PlainTextResponse:
     """The router's configuration rendered from IPAM and peer data (holds BGP passwords)."""
     r = routers.get_router(session, name)
-    return PlainTextResponse(frr.render(r, routers.neighbors(session, r)))
+    renderer = frr.render if format == "frr" else bird.render
+    return PlainTextResponse(renderer(r, routers.neighbors(session, r), filters=filters))

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from fabric.http import http_client
+from fabric.http import NO_ACCESS, Access, http_client
 
 DEFAULT_API = "http://127.0.0.1:8080"
 
@@ -21,10 +21,15 @@ class ApiError(Exception):
 
 class Client:
     def __init__(
-        self, base_url: str, *, timeout: float = 30.0, http: httpx.Client | None = None
+        self,
+        base_url: str,
+        *,
+        timeout: float = 30.0,
+        http: httpx.Client | None = None,
+        access: Access = NO_ACCESS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = http or http_client(self.base_url, timeout=timeout)
+        self._http = http or http_client(self.base_url, timeout=timeout, access=access)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._send(method, path, **kwargs)

@@ -9,11 +9,12 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from fabric.cli import hosts, ipam, ips, lab, peers, pools, routers
+from fabric.cli import hosts, ipam, ips, lab, peers, pools, routers, tokens
 from fabric.cli.client import DEFAULT_API, ApiError, Client
 from fabric.cli.common import JsonOpt
 from fabric.cli.output import err_console
 from fabric.errors import FabricError
+from fabric.http import Access
 
 app = typer.Typer(
     name="fabricctl",
@@ -29,6 +30,8 @@ app.add_typer(ipam.app, name="ipam")
 app.add_typer(routers.app, name="router")
 app.add_typer(lab.app, name="lab")
 app.command("tor-config")(routers.tor_config)
+app.add_typer(tokens.app, name="token")
+app.command("audit")(tokens.audit)
 node = typer.Typer(help="One host's view.", no_args_is_help=True)
 app.add_typer(node, name="node")
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -41,8 +44,21 @@ def root(
     api: Annotated[
         str, typer.Option(envvar="FABRIC_API_URL", help="The controller API's URL.")
     ] = DEFAULT_API,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FABRIC_TOKEN", help="Bearer token (prefer the environment).", show_default=False
+        ),
+    ] = None,
+    token_file: Annotated[
+        Path | None, typer.Option(envvar="FABRIC_TOKEN_FILE", help="Read the token from here.")
+    ] = None,
+    ca_file: Annotated[
+        Path | None, typer.Option(envvar="FABRIC_CA_FILE", help="CA to verify the API's TLS.")
+    ] = None,
 ) -> None:
-    ctx.obj = {"client": Client(api)}
+    access = Access.load(token, token_file, ca_file)
+    ctx.obj = {"client": Client(api, access=access), "access": access}
 
 
 @app.command("peers")
@@ -106,6 +122,10 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Listen port.")] = None,
     database_url: Annotated[str | None, typer.Option(help="Overrides FABRIC_DATABASE_URL.")] = None,
     uds: Annotated[str | None, typer.Option(help="Listen on this Unix socket instead.")] = None,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="Serve HTTPS with this certificate.")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="The certificate's private key.")] = None,
     log_level: Annotated[str, typer.Option()] = "info",
 ) -> None:
     """Run the controller API (migrates the database first)."""
@@ -114,6 +134,8 @@ def serve(
     from api.main import create_app
     from fabric.settings import Settings
 
+    if (tls_cert is None) != (tls_key is None):
+        raise typer.BadParameter("give both --tls-cert and --tls-key", param_hint="--tls-cert")
     overrides = {"listen_host": host, "listen_port": port, "database_url": database_url}
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
@@ -122,6 +144,8 @@ def serve(
         host=settings.listen_host,
         port=settings.listen_port,
         uds=uds,
+        ssl_certfile=str(tls_cert) if tls_cert else None,
+        ssl_keyfile=str(tls_key) if tls_key else None,
         log_level=log_level,
         timeout_graceful_shutdown=5,
     )
@@ -129,6 +153,7 @@ def serve(
 
 @app.command("agent")
 def agent(
+    ctx: typer.Context,
     api: Annotated[str, typer.Option(envvar="FABRIC_API_URL", help="The controller API.")],
     host: Annotated[str, typer.Option(help="This host's name in the controller.")],
     state_dir: Annotated[Path, typer.Option(help="Where exabgp.conf, logs and pids go.")] = Path(
@@ -152,7 +177,7 @@ def agent(
     if no_kernel:
         extra.append("--no-kernel")
     extra.append(f"--reconcile-seconds={reconcile_seconds}")
-    host_agent.main(api, host, state_dir, extra)
+    host_agent.main(api, host, state_dir, extra, ctx.find_root().obj["access"])
 
 
 @db_app.command("upgrade")

@@ -41,11 +41,16 @@ def delete(ctx: typer.Context, name: str) -> None:
 def tor_config(
     ctx: typer.Context,
     tor: Annotated[str, typer.Option(help="The router (leaf/ToR or spine).")],
-    format: Annotated[str, typer.Option(help="Configuration format.")] = "frr",
+    format: Annotated[str, typer.Option(help="Configuration format: frr or bird.")] = "frr",
+    filters: Annotated[
+        bool, typer.Option(help="Inbound prefix filters from IPAM ownership (re-render on change).")
+    ] = True,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here.")] = None,
 ) -> None:
     """Render a router's configuration from the controller's data (it holds BGP passwords)."""
-    text = client(ctx).text(f"/v1/routers/{tor}/config", format=format)
+    text = client(ctx).text(
+        f"/v1/routers/{tor}/config", format=format, filters=str(filters).lower()
+    )
     if output is None:
         print(text, end="")
         return

@@ -41,7 +41,9 @@ class Fabric:
     def fabricctl(self, *args: str) -> Any:
         """The CLI against the lab's API, run inside the controller node (the API's network)."""
         ns = self.topo.namespace("controller")
-        out = sh("ip", "netns", "exec", ns, *FABRICCTL, "--api", API, *args, "--json")
+        token = self.topo.nodes["controller"].env.get("FABRIC_BOOTSTRAP_TOKEN", "")
+        cmd = ["ip", "netns", "exec", ns, "env", f"FABRIC_TOKEN={token}", *FABRICCTL]
+        out = sh(*cmd, "--api", API, *args, "--json")
         return json.loads(out.stdout)
 
     def vtysh(self, node: str, command: str) -> Any:

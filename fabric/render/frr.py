@@ -6,6 +6,13 @@ Calico's AS-per-rack design: the leaf then reflects nothing, it only carries
 the hosts' routes to the spines), connected subnets redistributed so link and
 host addresses are reachable. The output is deterministic: committed copies
 are compared with a fresh render (golden files).
+
+With ``filters`` (the default), each host neighbour gets an inbound prefix-list
+of exactly what IPAM says it owns (its blocks and anything inside them, the
+addresses it holds in other blocks) ending in an explicit deny, and a
+maximum-prefix of what it can own: a compromised host cannot hijack another
+host's address. Ownership changes with allocations, so such a config is
+re-rendered and pushed when it does.
 """
 
 from __future__ import annotations
@@ -22,7 +29,31 @@ def _family(address: str) -> int:
     return ipaddress.ip_address(address).version
 
 
-def render(router: Router, neighbors: list[Neighbor]) -> str:
+def prefix_list(n: Neighbor, version: int) -> tuple[str, list[str]]:
+    """The inbound prefix-list of a host neighbour: its name and its lines."""
+    name = f"host-{n.name}-in{'' if version == 4 else '-v6'}"
+    keyword = "ip" if version == 4 else "ipv6"
+    lines, seq = [], 10
+    for prefix in n.lent:  # inside its blocks but held by another host: not its to announce
+        if ipaddress.ip_network(prefix).version == version:
+            lines.append(f"{keyword} prefix-list {name} seq {seq} deny {prefix}")
+            seq += 10
+    for prefix in n.owned_blocks:
+        if ipaddress.ip_network(prefix).version == version:
+            host_len = 32 if version == 4 else 128
+            lines.append(f"{keyword} prefix-list {name} seq {seq} permit {prefix} le {host_len}")
+            seq += 10
+    for prefix in n.borrowed:
+        if ipaddress.ip_network(prefix).version == version:
+            lines.append(f"{keyword} prefix-list {name} seq {seq} permit {prefix}")
+            seq += 10
+    # Explicit, so the list exists even when the host owns nothing yet (FRR lets
+    # everything through a prefix-list that does not exist).
+    lines.append(f"{keyword} prefix-list {name} seq 4294967295 deny any")
+    return name, lines
+
+
+def render(router: Router, neighbors: list[Neighbor], *, filters: bool = True) -> str:
     lines = [
         f"! {router.name}: rendered by routed-fabric "
         f"(fabricctl tor-config --tor {router.name} --format frr). Do not edit by hand.",
@@ -61,6 +92,7 @@ def render(router: Router, neighbors: list[Neighbor]) -> str:
             lines.append(f" neighbor {n.address} password {n.password}")
         if n.ttl_security:
             lines.append(f" neighbor {n.address} ttl-security hops {n.ttl_security}")
+    lists: list[str] = []
     for version, afi in ((4, "ipv4"), (6, "ipv6")):
         members = [n for n in neighbors if _family(n.address) == version]
         has_iface = any(
@@ -70,7 +102,16 @@ def render(router: Router, neighbors: list[Neighbor]) -> str:
             continue
         lines += [" !", f" address-family {afi} unicast", "  redistribute connected"]
         lines += [f"  maximum-paths {ECMP_PATHS}", f"  maximum-paths ibgp {ECMP_PATHS}"]
-        lines += [f"  neighbor {n.address} activate" for n in members]
+        for n in members:
+            lines.append(f"  neighbor {n.address} activate")
+            if filters and n.kind == "host":
+                name, entries = prefix_list(n, version)
+                lists += entries
+                lines.append(f"  neighbor {n.address} prefix-list {name} in")
+                lines.append(f"  neighbor {n.address} maximum-prefix {n.max_prefix}")
         lines.append(" exit-address-family")
-    lines += ["exit", "!", "end"]
+    lines += ["exit", "!"]
+    if lists:
+        lines += [*lists, "!"]
+    lines.append("end")
     return "\n".join(lines) + "\n"

@@ -7,14 +7,18 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from fabric.settings import Settings
+from tests.servers import ADMIN, ADMIN_TOKEN
 
 
 def make_settings(url: str, **overrides: object) -> Settings:
-    return Settings(database_url=url, revision_poll_seconds=0.5, **overrides)  # type: ignore[arg-type]
+    return Settings(
+        database_url=url, revision_poll_seconds=0.5, bootstrap_token=ADMIN_TOKEN, **overrides
+    )  # type: ignore[arg-type]
 
 
 @pytest.fixture
 def client(database_url: str) -> Iterator[TestClient]:
     """The API on a fresh database: SQLite and the real PostgreSQL."""
-    with TestClient(create_app(make_settings(database_url, gc_min_grace_seconds=0))) as c:
+    app = create_app(make_settings(database_url, gc_min_grace_seconds=0))
+    with TestClient(app, headers=ADMIN) as c:
         yield c

@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, text
 
 from api.main import create_app
 from tests.api.conftest import make_settings
+from tests.servers import ADMIN
 
 pytestmark = pytest.mark.api
 
@@ -23,7 +24,7 @@ def seed(client: TestClient) -> None:
 
 def test_check_reports_each_kind_of_damage(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'f.db'}"
-    with TestClient(create_app(make_settings(url))) as client:
+    with TestClient(create_app(make_settings(url)), headers=ADMIN) as client:
         seed(client)
         for i in range(3):
             client.post("/v1/allocations", json={"host": "h1", "handle": f"a{i}"})
@@ -66,7 +67,9 @@ def test_gc_releases_only_unknown_handles_past_grace(client: TestClient) -> None
 
 def test_gc_grace_never_below_the_server_minimum(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'f.db'}"
-    with TestClient(create_app(make_settings(url, gc_min_grace_seconds=600))) as client:
+    with TestClient(
+        create_app(make_settings(url, gc_min_grace_seconds=600)), headers=ADMIN
+    ) as client:
         seed(client)
         client.post("/v1/allocations", json={"host": "h1", "handle": "young"})
         result = client.post(

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import ApiServer
+from tests.servers import ADMIN, ApiServer
 
 pytestmark = [pytest.mark.api, pytest.mark.postgres]
 
@@ -34,7 +34,7 @@ def replicas(postgres_url: str, tmp_path: Path) -> Iterator[list[ApiServer]]:
 def allocate_many(args: tuple[str, int]) -> tuple[list[str], list[int]]:
     url, client_id = args
     addresses, failures = [], []
-    with httpx.Client(base_url=url, timeout=60) as http:
+    with httpx.Client(base_url=url, timeout=60, headers=ADMIN) as http:
         for i in range(PER_CLIENT):
             body = {"host": f"h{(client_id + i) % HOSTS}", "handle": f"c{client_id}-{i}"}
             r = http.post("/v1/allocations", json=body)
@@ -48,11 +48,15 @@ def allocate_many(args: tuple[str, int]) -> tuple[list[str], list[int]]:
 def test_concurrent_allocations_across_replicas(replicas: list[ApiServer]) -> None:
     a = replicas[0].url
     httpx.post(
-        f"{a}/v1/pools", json={"name": "p", "cidr": "10.0.0.0/20", "block_size": 27}
+        headers=ADMIN,
+        url=f"{a}/v1/pools",
+        json={"name": "p", "cidr": "10.0.0.0/20", "block_size": 27},
     ).raise_for_status()
     for h in range(HOSTS):
         httpx.post(
-            f"{a}/v1/hosts", json={"name": f"h{h}", "address": f"192.0.2.{h + 1}", "asn": 65001}
+            headers=ADMIN,
+            url=f"{a}/v1/hosts",
+            json={"name": f"h{h}", "address": f"192.0.2.{h + 1}", "asn": 65001},
         ).raise_for_status()
     jobs = [(replicas[i % 2].url, i) for i in range(CLIENTS)]
     with multiprocessing.get_context("spawn").Pool(CLIENTS) as pool:
@@ -62,18 +66,24 @@ def test_concurrent_allocations_across_replicas(replicas: list[ApiServer]) -> No
     assert failures == []
     assert len(addresses) == CLIENTS * PER_CLIENT
     assert len(set(addresses)) == len(addresses)
-    assert httpx.get(f"{a}/v1/ipam/check").json()["ok"] is True
-    assert httpx.get(f"{a}/v1/pools/p").json()["allocated"] == CLIENTS * PER_CLIENT
+    assert httpx.get(headers=ADMIN, url=f"{a}/v1/ipam/check").json()["ok"] is True
+    assert (
+        httpx.get(headers=ADMIN, url=f"{a}/v1/pools/p").json()["allocated"] == CLIENTS * PER_CLIENT
+    )
 
 
 def test_change_on_one_replica_wakes_long_poll_on_the_other(replicas: list[ApiServer]) -> None:
     a, b = (s.url for s in replicas)
-    httpx.post(f"{a}/v1/pools", json={"name": "p", "cidr": "10.0.0.0/24"}).raise_for_status()
     httpx.post(
-        f"{a}/v1/hosts", json={"name": "h1", "address": "192.0.2.1", "asn": 65001}
+        headers=ADMIN, url=f"{a}/v1/pools", json={"name": "p", "cidr": "10.0.0.0/24"}
     ).raise_for_status()
-    rev = httpx.get(f"{b}/v1/hosts/h1/advertisements").json()["revision"]
-    with httpx.Client(timeout=30) as http:
+    httpx.post(
+        headers=ADMIN,
+        url=f"{a}/v1/hosts",
+        json={"name": "h1", "address": "192.0.2.1", "asn": 65001},
+    ).raise_for_status()
+    rev = httpx.get(headers=ADMIN, url=f"{b}/v1/hosts/h1/advertisements").json()["revision"]
+    with httpx.Client(timeout=30, headers=ADMIN) as http:
         import threading
 
         answer: dict[str, object] = {}
@@ -86,7 +96,9 @@ def test_change_on_one_replica_wakes_long_poll_on_the_other(replicas: list[ApiSe
         t.start()
         time.sleep(0.5)
         sent = time.monotonic()
-        httpx.post(f"{a}/v1/allocations", json={"host": "h1", "handle": "x"}).raise_for_status()
+        httpx.post(
+            headers=ADMIN, url=f"{a}/v1/allocations", json={"host": "h1", "handle": "x"}
+        ).raise_for_status()
         t.join(25)
     assert "body" in answer, "the long-poll on replica B never answered"
     assert float(answer["at"]) - sent < 1.5  # type: ignore[arg-type]

@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bgp.api_client import http_client
+from fabric.http import Access, http_client
 from fabric.lab.netns import Lab, kill_pid, wait_for
+from tests.servers import ADMIN_TOKEN
 
 TOR_ASN = 65000
 HOSTS = {"h1": (1, 65001), "h2": (2, 65002)}
@@ -84,8 +85,17 @@ class FabricLab:
         return self.lab.ping(self.containers[src][0], dst_address, count)
 
     def start_agent(self, host: str, *extra: str) -> None:
+        """The agent with a token bound to its host (an agent token can do nothing else)."""
+        token_file = self.state_dirs[host] / "agent.token"
+        if not token_file.exists():
+            r = self.api.post("/v1/tokens", json={"name": f"agent-{host}", "role": "agent",
+                                                  "host": host})  # fmt: skip
+            r.raise_for_status()
+            token_file.write_text(r.json()["token"])
+            token_file.chmod(0o600)
         args = [
-            sys.executable, "-m", "fabric.cli.main", "agent", "--api", self.api_url,
+            sys.executable, "-m", "fabric.cli.main", "--token-file", str(token_file),
+            "agent", "--api", self.api_url,
             "--host", host, "--state-dir", str(self.state_dirs[host]), *extra,
         ]  # fmt: skip
         self.agents[host] = self.lab.spawn(
@@ -123,6 +133,7 @@ def build(lab: Lab, tmp: Path) -> FabricLab:
     env = {
         "FABRIC_DATABASE_URL": f"sqlite:///{tmp / 'fabric.db'}",
         "FABRIC_REVISION_POLL_SECONDS": "1",
+        "FABRIC_BOOTSTRAP_TOKEN": ADMIN_TOKEN,
     }
     api_cmd = (  # any namespace will do: the API is reached through its Unix socket
         [
@@ -140,7 +151,7 @@ def build(lab: Lab, tmp: Path) -> FabricLab:
     )
     api_proc = lab.spawn(tor, *api_cmd)
     api_url = f"unix://{sock}"
-    api = http_client(api_url, timeout=30)
+    api = http_client(api_url, timeout=30, access=Access(ADMIN_TOKEN))
     wait_for("the API", lambda: _healthy(api, sock), 30)
     state_dirs = {h: tmp / f"agent-{h}" for h in HOSTS}
     for d in state_dirs.values():

@@ -1,0 +1,84 @@
+"""Authentication and authorization of every request, from one policy table.
+
+Every route needs a token except the health check and the API description.
+The permission an endpoint needs is looked up by (method, route template):
+reads need ``read``, other methods ``admin``, unless the table says otherwise.
+The agent's endpoints carry the host in the path, which the agent's token
+must be bound to. Known tokens are cached for a few seconds (a revoked token
+may work for up to ``CACHE_SECONDS`` more); a request never waits on a
+writer for this lookup.
+"""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import Request
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+
+from fabric import tokens
+from fabric.db import Database
+from fabric.tokens import ADMIN, ALLOCATE, HOST_READ, HOST_REPORT, HOST_SECRET, READ, Principal
+
+OPEN = {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+POLICY: dict[tuple[str, str], str] = {
+    ("GET", "/v1/hosts/{name}/speaker"): HOST_SECRET,  # holds the peers' passwords
+    ("GET", "/v1/hosts/{name}/advertisements"): HOST_READ,
+    ("GET", "/v1/hosts/{name}/peers"): HOST_READ,
+    ("PUT", "/v1/hosts/{name}/peers/status"): HOST_REPORT,
+    ("POST", "/v1/allocations"): ALLOCATE,
+    ("POST", "/v1/allocations/release"): ALLOCATE,
+    ("DELETE", "/v1/allocations/{address}"): ALLOCATE,
+    ("POST", "/v1/ipam/gc"): ALLOCATE,
+    ("GET", "/v1/routers/{name}/config"): ADMIN,  # holds BGP passwords
+    ("GET", "/v1/tokens"): ADMIN,
+}
+CACHE_SECONDS = 5.0
+
+
+def permission_for(method: str, path: str) -> str:
+    return POLICY.get((method, path), READ if method in ("GET", "HEAD") else ADMIN)
+
+
+class TokenCache:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._known: dict[str, tuple[Principal, float]] = {}
+
+    def _lookup(self, secret: str | None) -> Principal:
+        with self.db.read() as session:
+            return tokens.authenticate(session, secret)
+
+    async def principal(self, secret: str | None) -> Principal:
+        key = tokens.digest(secret or "")
+        hit = self._known.get(key)
+        if hit and hit[1] > time.monotonic():
+            return hit[0]
+        principal = await run_in_threadpool(self._lookup, secret)
+        if len(self._known) > 10_000:  # bounded: a flood of bad tokens is never cached anyway
+            self._known.clear()
+        self._known[key] = (principal, time.monotonic() + CACHE_SECONDS)
+        return principal
+
+    def forget(self) -> None:
+        self._known.clear()
+
+
+def bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+async def authorize(request: Request) -> None:
+    """The app-wide dependency: 401 without a valid token, 403 when its role or host may not."""
+    route = request.scope.get("route")
+    path = route.path if isinstance(route, APIRoute) else request.url.path
+    if path in OPEN:
+        return
+    cache: TokenCache = request.app.state.tokens
+    principal = await cache.principal(bearer(request))
+    host = request.path_params.get("name") if path.startswith("/v1/hosts/{name}") else None
+    tokens.authorize(principal, permission_for(request.method, path), host)
+    request.state.principal = principal

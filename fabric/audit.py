@@ -1,0 +1,107 @@
+"""The audit log: every change to the fabric's data, with who made it, before and after.
+
+A ``before_flush`` hook on ORM sessions turns each new, changed and deleted row
+into an ``AuditEntry`` in the same transaction. Who: the API puts the caller's
+token into ``session.info["principal"]`` (api/deps.py). Secrets are never
+copied: a password or token hash shows as ``"(set)"``. Bookkeeping that is not
+a change anyone made (revision counters, block fill counters, peer status
+reports) is left out, or the log would drown in it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import event, inspect, select
+from sqlalchemy.orm import Session
+
+from fabric.models import AuditEntry, Base
+
+SKIP_TABLES = {"fabric_state", "peer_status", "audit_log"}
+SECRET_COLUMNS = {"password", "token_hash"}
+BOOKKEEPING = {"hosts": {"revision"}, "blocks": {"allocated"}}
+KEY_COLUMNS = ("name", "address", "cidr")
+
+
+def _value(column: str, value: Any) -> Any:
+    if column in SECRET_COLUMNS:
+        return None if value is None else "(set)"
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return value
+
+
+def snapshot(obj: Base) -> dict[str, Any]:
+    state = inspect(obj)
+    return {a.key: _value(a.key, getattr(obj, a.key)) for a in state.mapper.column_attrs}
+
+
+def _before(obj: Base) -> dict[str, Any]:
+    state = inspect(obj)
+    row = snapshot(obj)
+    for attr in state.mapper.column_attrs:
+        history = state.attrs[attr.key].history
+        if history.deleted:
+            row[attr.key] = _value(attr.key, history.deleted[0])
+    return row
+
+
+def _key(obj: Base) -> str:
+    table = obj.__tablename__
+    for column in KEY_COLUMNS:
+        value = getattr(obj, column, None)
+        if value is not None:
+            return f"{table}/{value}"
+    return f"{table}/{getattr(obj, 'id', '?')}"
+
+
+def record(session: Session, action: str, obj: Base, before: Any, after: Any) -> None:
+    who = session.info.get("principal")
+    session.add(
+        AuditEntry(
+            token_name=getattr(who, "name", None),
+            role=getattr(who, "role", None),
+            request=session.info.get("request"),
+            action=action,
+            entity=obj.__tablename__,
+            key=_key(obj)[:128],
+            before=before,
+            after=after,
+        )
+    )
+
+
+def _changed(obj: Base) -> bool:
+    ignored = BOOKKEEPING.get(obj.__tablename__, set())
+    state = inspect(obj)
+    return any(
+        state.attrs[a.key].history.has_changes()
+        for a in state.mapper.column_attrs
+        if a.key not in ignored
+    )
+
+
+@event.listens_for(Session, "before_flush")
+def _on_flush(session: Session, _ctx: Any, _instances: Any) -> None:
+    for obj in list(session.new):
+        if isinstance(obj, Base) and obj.__tablename__ not in SKIP_TABLES:
+            record(session, "create", obj, None, snapshot(obj))
+    for obj in list(session.dirty):
+        if isinstance(obj, Base) and obj.__tablename__ not in SKIP_TABLES and _changed(obj):
+            record(session, "update", obj, _before(obj), snapshot(obj))
+    for obj in list(session.deleted):
+        if isinstance(obj, Base) and obj.__tablename__ not in SKIP_TABLES:
+            record(session, "delete", obj, _before(obj), None)
+
+
+def entries(
+    session: Session, *, limit: int = 100, key: str | None = None, token: str | None = None
+) -> list[AuditEntry]:
+    """The newest entries first."""
+    stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if key:
+        stmt = stmt.where(AuditEntry.key == key)
+    if token:
+        stmt = stmt.where(AuditEntry.token_name == token)
+    return list(session.scalars(stmt))

@@ -1,0 +1,80 @@
+"""``fabricctl token …`` and ``fabricctl audit``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from fabric.cli.common import JsonOpt, client
+from fabric.cli.output import console, emit, err_console, field, print_json
+
+app = typer.Typer(help="API tokens: admin, orchestrator, agent (one host), viewer.")
+
+TOKEN_COLUMNS = [
+    ("name", field("name")),
+    ("role", field("role")),
+    ("host", field("host")),
+    ("created by", field("created_by")),
+    ("created", field("created_at")),
+]
+AUDIT_COLUMNS = [
+    ("when", field("at")),
+    ("token", field("token_name")),
+    ("role", field("role")),
+    ("action", field("action")),
+    ("what", field("key")),
+    ("request", field("request")),
+    (
+        "change",
+        lambda r: (
+            ", ".join(
+                f"{k}: {(r['before'] or {}).get(k)} → {v}"
+                for k, v in (r["after"] or {}).items()
+                if r["before"] and r["before"].get(k) != v
+            )
+            or None
+        ),
+    ),
+]
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    name: str,
+    role: Annotated[str, typer.Option(help="admin, orchestrator, agent or viewer.")],
+    host: Annotated[str | None, typer.Option(help="The host an agent token is bound to.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a token and print its secret, this once."""
+    created = client(ctx).post("/v1/tokens", {"name": name, "role": role, "host": host})
+    if as_json:
+        print_json(created)
+        return
+    err_console.print(f"token {name} ({role}{f', host {host}' if host else ''}); shown once:")
+    print(created["token"])
+
+
+@app.command("list")
+def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    emit(client(ctx).get("/v1/tokens"), TOKEN_COLUMNS, as_json=as_json, title="tokens")
+
+
+@app.command("delete")
+def delete(ctx: typer.Context, name: str) -> None:
+    """Revoke a token at once."""
+    client(ctx).delete(f"/v1/tokens/{name}")
+    console.print(f"token {name} revoked")
+
+
+def audit(
+    ctx: typer.Context,
+    key: Annotated[str | None, typer.Option(help="One object, e.g. peers/tor-h1.")] = None,
+    token: Annotated[str | None, typer.Option(help="Changes made with this token.")] = None,
+    limit: Annotated[int, typer.Option()] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Who changed what and when, newest first (secrets never shown)."""
+    rows = client(ctx).get("/v1/audit", key=key, token=token, limit=limit)
+    emit(rows, AUDIT_COLUMNS, as_json=as_json, title="audit log")

@@ -1,0 +1,82 @@
+"""BIRD 2 configuration for a fabric router, the same intent as the FRR renderer.
+
+Interface addresses are not BIRD's job (the system sets them); everything else
+matches ``fabric.render.frr``: eBGP/iBGP neighbours from addressing, connected
+routes exported, ECMP into the kernel, and with ``filters`` an import filter per
+host of exactly what IPAM says it owns plus an import limit of what it can own.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from fabric.models import Router
+from fabric.routers import Neighbor
+
+
+def _ident(kind: str, name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", f"{kind}_{name}")
+
+
+def _prefix_set(n: Neighbor, version: int) -> list[str]:
+    host_len = 32 if version == 4 else 128
+    items = [
+        f"{p}{{{ipaddress.ip_network(p).prefixlen},{host_len}}}"
+        for p in n.owned_blocks
+        if ipaddress.ip_network(p).version == version
+    ]
+    items += [p for p in n.borrowed if ipaddress.ip_network(p).version == version]
+    return items
+
+
+def _filter(n: Neighbor, version: int) -> tuple[str, list[str]]:
+    name = f"{_ident('host', n.name)}_in_v{version}"
+    allowed = _prefix_set(n, version)
+    lent = [p for p in n.lent if ipaddress.ip_network(p).version == version]
+    body = [f"filter {name} {{"]
+    if lent:  # inside its blocks but held by another host: not its to announce
+        body.append(f"  if net ~ [ {', '.join(lent)} ] then reject;")
+    if allowed:
+        body.append(f"  if net ~ [ {', '.join(allowed)} ] then accept;")
+    body += ["  reject;", "}", ""]
+    return name, body
+
+
+def render(router: Router, neighbors: list[Neighbor], *, filters: bool = True) -> str:
+    lines = [
+        f"# {router.name}: rendered by routed-fabric "
+        f"(fabricctl tor-config --tor {router.name} --format bird). Do not edit by hand.",
+        f"router id {router.router_id};",
+        "",
+        "protocol device {}",
+        "protocol direct { ipv4; ipv6; }",
+        "protocol kernel kernel4 { ipv4 { export all; }; merge paths on; }",
+        "protocol kernel kernel6 { ipv6 { export all; }; merge paths on; }",
+        "",
+    ]
+    for n in neighbors:
+        version = ipaddress.ip_address(n.address).version
+        channel = "ipv4" if version == 4 else "ipv6"
+        imports = ["import all;"]
+        if filters and n.kind == "host":
+            name, body = _filter(n, version)
+            lines += body
+            imports = [f"import filter {name};", f"import limit {n.max_prefix} action disable;"]
+        lines += [
+            f"protocol bgp {_ident(n.kind, n.name)} {{",
+            f'  description "{n.kind} {n.name}";',
+            f"  local as {router.asn};",
+            f"  neighbor {n.address} as {n.asn};",
+            "  direct;",
+            "  graceful restart on;",
+        ]
+        if n.hold_time is not None and n.keepalive is not None:
+            lines += [f"  hold time {n.hold_time};", f"  keepalive time {n.keepalive};"]
+        if n.password:
+            lines.append(f'  password "{n.password}";')
+        if n.ttl_security:
+            lines.append("  ttl security on;")
+        lines += [f"  {channel} {{", *(f"    {i}" for i in imports), "    export all;", "  };"]
+        lines += ["}", ""]
+    return "\n".join(lines)

@@ -1,0 +1,137 @@
+"""API tokens and what each role may do.
+
+Roles: ``admin`` (everything), ``orchestrator`` (allocations and reads),
+``agent`` (bound to one host: that host's peers, speaker and advertisements,
+and reporting its status; nothing else), ``viewer`` (reads, never a secret).
+A token is shown once when created; only its SHA-256 is stored: tokens are 256
+random bits, so a fast hash is enough (no password-style stretching needed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fabric.errors import AlreadyExists, Forbidden, InvalidInput, NotFound, Unauthenticated
+from fabric.hosts import get_host
+from fabric.models import ApiToken
+from fabric.validation import validate_name
+
+ROLES = ("admin", "orchestrator", "agent", "viewer")
+PREFIX = "rft_"
+MIN_SECRET = 24  # a caller-chosen token (bootstrap, labs) must still be hard to guess
+
+# Permissions an endpoint can require (api/auth.py maps routes to them).
+READ, ALLOCATE, ADMIN = "read", "allocate", "admin"
+HOST_READ, HOST_SECRET, HOST_REPORT = "host:read", "host:secret", "host:report"
+GRANTS: dict[str, set[str]] = {
+    "admin": {READ, ALLOCATE, ADMIN, HOST_READ, HOST_SECRET, HOST_REPORT},
+    "orchestrator": {READ, ALLOCATE, HOST_READ},
+    "viewer": {READ, HOST_READ},
+    "agent": {HOST_READ, HOST_SECRET, HOST_REPORT},  # only for its own host
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: str
+    host: str | None = None
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    return PREFIX + secrets.token_urlsafe(32)
+
+
+def create_token(
+    session: Session,
+    *,
+    name: str,
+    role: str,
+    host: str | None = None,
+    secret: str | None = None,
+    created_by: str | None = None,
+) -> tuple[ApiToken, str]:
+    """A new token and its secret (shown once). Raises: InvalidInput, NotFound, AlreadyExists."""
+    validate_name("Token", name)
+    if role not in ROLES:
+        raise InvalidInput(f"Role {role!r} is not one of {', '.join(ROLES)}.", code="invalid_role")
+    if (role == "agent") != (host is not None):
+        raise InvalidInput(
+            "An agent token is bound to exactly one host; other roles take no host.",
+            code="invalid_token_host",
+        )
+    if secret is not None and (len(secret) < MIN_SECRET or not secret.isprintable()):
+        raise InvalidInput(
+            f"A chosen token must be at least {MIN_SECRET} printable characters.",
+            code="invalid_token_secret",
+        )
+    if session.scalar(select(ApiToken.id).where(ApiToken.name == name)) is not None:
+        raise AlreadyExists(f"Token {name!r} already exists.", code="token_exists")
+    value = secret or new_secret()
+    if session.scalar(select(ApiToken.id).where(ApiToken.token_hash == digest(value))):
+        raise AlreadyExists("That token value is already in use.", code="token_exists")
+    token = ApiToken(
+        name=name,
+        role=role,
+        host_id=get_host(session, host).id if host else None,
+        token_hash=digest(value),
+        created_by=created_by,
+    )
+    session.add(token)
+    session.flush()
+    return token, value
+
+
+def list_tokens(session: Session) -> list[ApiToken]:
+    return list(session.scalars(select(ApiToken).order_by(ApiToken.name)))
+
+
+def delete_token(session: Session, name: str) -> None:
+    token = session.scalar(select(ApiToken).where(ApiToken.name == name))
+    if token is None:
+        raise NotFound(f"Token {name!r} does not exist.", code="token_not_found")
+    session.delete(token)
+    session.flush()
+
+
+def bootstrap(session: Session, secret: str | None) -> str | None:
+    """On a database without tokens, create the first admin token; its secret, or None."""
+    if session.scalar(select(ApiToken.id).limit(1)) is not None:
+        return None
+    _, value = create_token(
+        session, name="admin", role="admin", secret=secret, created_by="bootstrap"
+    )
+    return value
+
+
+def authenticate(session: Session, secret: str | None) -> Principal:
+    if not secret:
+        raise Unauthenticated(
+            "This API needs a bearer token (Authorization: Bearer …).", code="token_missing"
+        )
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(secret)))
+    if token is None:
+        raise Unauthenticated("The token is not valid (unknown or revoked).", code="token_invalid")
+    return Principal(token.name, token.role, token.host.name if token.host else None)
+
+
+def authorize(principal: Principal, permission: str, host: str | None = None) -> None:
+    """Raise Forbidden unless ``principal`` may use ``permission`` (on ``host``'s resources)."""
+    if permission not in GRANTS[principal.role]:
+        raise Forbidden(
+            f"Role {principal.role} may not do this (it needs {permission}).",
+            code="forbidden_role",
+        )
+    if principal.role == "agent" and host != principal.host:
+        raise Forbidden(
+            f"This agent token is bound to host {principal.host}.", code="forbidden_host"
+        )

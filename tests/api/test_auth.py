@@ -1,0 +1,142 @@
+"""Tokens, roles and the audit log: who may do what, and a record of what they did."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from tests.servers import ApiServer
+
+pytestmark = pytest.mark.api
+
+
+def token(client: TestClient, name: str, role: str, host: str | None = None) -> dict[str, str]:
+    r = client.post("/v1/tokens", json={"name": name, "role": role, "host": host})
+    assert r.status_code == 201, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+@pytest.fixture
+def fabric(client: TestClient) -> TestClient:
+    client.post("/v1/pools", json={"name": "p", "cidr": "10.0.0.0/24"}).raise_for_status()
+    for i in (1, 2):
+        host = {"name": f"h{i}", "address": f"192.0.2.{i}", "asn": 65000 + i}
+        client.post("/v1/hosts", json=host).raise_for_status()
+    peer = {"name": "tor", "address": "192.0.2.254", "asn": 65000, "password": "s3cret-pw"}
+    client.post("/v1/peers", json=peer).raise_for_status()
+    return client
+
+
+def test_no_token_or_a_bad_one_is_401(fabric: TestClient) -> None:
+    anon = {"Authorization": ""}
+    missing = fabric.get("/v1/pools", headers=anon)
+    assert missing.status_code == 401 and missing.json()["code"] == "token_missing"
+    bad = fabric.get("/v1/pools", headers={"Authorization": "Bearer rft_nope"})
+    assert bad.status_code == 401 and bad.json()["code"] == "token_invalid"
+    assert fabric.get("/healthz", headers=anon).status_code == 200
+    assert fabric.get("/openapi.json", headers=anon).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("role", "host", "method", "path", "status", "code"),
+    [
+        ("viewer", None, "GET", "/v1/pools", 200, None),
+        ("viewer", None, "GET", "/v1/peers/status", 200, None),
+        ("viewer", None, "POST", "/v1/pools", 403, "forbidden_role"),
+        ("viewer", None, "POST", "/v1/allocations", 403, "forbidden_role"),
+        ("viewer", None, "GET", "/v1/hosts/h1/speaker", 403, "forbidden_role"),
+        ("viewer", None, "GET", "/v1/tokens", 403, "forbidden_role"),
+        ("orchestrator", None, "POST", "/v1/allocations", 201, None),
+        ("orchestrator", None, "GET", "/v1/allocations", 200, None),
+        ("orchestrator", None, "POST", "/v1/hosts", 403, "forbidden_role"),
+        ("orchestrator", None, "DELETE", "/v1/peers/tor", 403, "forbidden_role"),
+        ("agent", "h1", "GET", "/v1/hosts/h1/speaker", 200, None),
+        ("agent", "h1", "GET", "/v1/hosts/h1/advertisements", 200, None),
+        ("agent", "h1", "PUT", "/v1/hosts/h1/peers/status", 200, None),
+        ("agent", "h1", "GET", "/v1/hosts/h2/speaker", 403, "forbidden_host"),
+        ("agent", "h1", "PUT", "/v1/hosts/h2/peers/status", 403, "forbidden_host"),
+        ("agent", "h1", "GET", "/v1/pools", 403, "forbidden_role"),
+        ("agent", "h1", "POST", "/v1/allocations", 403, "forbidden_role"),
+    ],
+)
+def test_roles(
+    fabric: TestClient, role: str, host: str | None, method: str, path: str, status: int,
+    code: str | None,
+) -> None:  # fmt: skip
+    headers = token(fabric, f"t-{role}", role, host)
+    bodies = {
+        "/v1/pools": {"name": "q", "cidr": "10.1.0.0/24"},
+        "/v1/allocations": {"host": "h1", "handle": "w1"},
+        "/v1/hosts": {"name": "h9", "address": "192.0.2.9", "asn": 65009},
+        "/v1/hosts/h1/peers/status": {"sessions": []},
+        "/v1/hosts/h2/peers/status": {"sessions": []},
+    }
+    r = fabric.request(method, path, headers=headers, json=bodies.get(path))
+    assert r.status_code == status, r.text
+    if code:
+        assert r.json()["code"] == code
+    assert "s3cret-pw" not in r.text or (role, path) == ("agent", "/v1/hosts/h1/speaker")
+
+
+def test_secret_shown_once_stored_hashed_and_revocation_is_immediate(
+    fabric: TestClient, database_url: str
+) -> None:
+    created = fabric.post("/v1/tokens", json={"name": "ci", "role": "viewer"}).json()
+    secret = created["token"]
+    assert secret.startswith("rft_") and len(secret) > 40
+    assert secret not in fabric.get("/v1/tokens").text
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT token_hash FROM api_tokens WHERE name='ci'")).scalar()
+    engine.dispose()
+    assert stored and secret not in stored and len(stored) == 64
+    headers = {"Authorization": f"Bearer {secret}"}
+    assert fabric.get("/v1/pools", headers=headers).status_code == 200
+    assert fabric.delete("/v1/tokens/ci").status_code == 204
+    assert fabric.get("/v1/pools", headers=headers).status_code == 401
+    bad = fabric.post("/v1/tokens", json={"name": "x", "role": "agent"})
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_token_host"
+
+
+def test_audit_says_who_changed_what_with_before_and_after(fabric: TestClient) -> None:
+    ops = token(fabric, "ops", "admin")
+    fabric.patch("/v1/peers/tor", json={"hold_time": 30, "keepalive": 10}, headers=ops)
+    fabric.patch("/v1/peers/tor", json={"password": "n3w-secret"}, headers=ops)
+    fabric.post("/v1/allocations", json={"host": "h1", "handle": "w1"}).raise_for_status()
+    log = fabric.get("/v1/audit", params={"key": "peers/tor"})
+    assert "s3cret-pw" not in log.text and "n3w-secret" not in log.text
+    entries = log.json()
+    assert [e["action"] for e in entries] == ["update", "update", "create"]
+    update = entries[1]
+    assert update["token_name"] == "ops" and update["role"] == "admin"
+    assert update["request"] == "PATCH /v1/peers/tor"
+    assert (update["before"]["hold_time"], update["after"]["hold_time"]) == (90, 30)
+    assert entries[2]["token_name"] == "admin" and entries[2]["after"]["password"] == "(set)"
+    alloc = fabric.get("/v1/audit", params={"key": "allocations/10.0.0.0"}).json()
+    assert alloc and alloc[0]["action"] == "create" and alloc[0]["after"]["handle"] == "w1"
+    viewer = token(fabric, "v", "viewer")
+    assert fabric.get("/v1/audit", headers=viewer).status_code == 200
+
+
+def test_first_start_prints_an_admin_token_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    env = {"FABRIC_BOOTSTRAP_TOKEN": ""}
+    first = ApiServer(url, tmp_path / "first.log", env=env).wait_ready()
+    first.stop()
+    printed = [
+        ln for ln in (tmp_path / "first.log").read_text().splitlines() if "FABRIC_TOKEN=" in ln
+    ]
+    assert len(printed) == 1
+    secret = printed[0].split("FABRIC_TOKEN=")[1].strip()
+    second = ApiServer(url, tmp_path / "second.log", env=env).wait_ready()
+    try:
+        assert "FABRIC_TOKEN=" not in (tmp_path / "second.log").read_text()
+        import httpx
+
+        ok = httpx.get(f"{second.url}/v1/pools", headers={"Authorization": f"Bearer {secret}"})
+        assert ok.status_code == 200
+    finally:
+        second.stop()

@@ -1,0 +1,170 @@
+"""A rogue host announcing another host's container and a prefix outside every pool.
+
+containerlab/rack.clab.yml deployed with ``fabricctl lab``; h2's agent is
+replaced by a bare ExaBGP (not our agent, so nothing on the host stops it). The
+ToR runs the configuration the controller renders with IPAM filters, first on
+FRR, then on BIRD 2: both hijack attempts are refused, the rogue's own block
+still gets through (the filter is not deny-all), the victim's routes are
+untouched and traffic to the victim keeps reaching its real host.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bgp.agent import exabgp_env
+from fabric.lab import deploy as lab_deploy
+from fabric.lab.demo import API, FABRICCTL, Fabric
+from fabric.lab.netns import Lab, kill_pid, pids_in, sh, wait_for
+from fabric.lab.topology import load
+
+REPO = Path(__file__).resolve().parents[2]
+RACK = REPO / "containerlab" / "rack.clab.yml"
+OUTSIDE = "192.0.2.0/24"  # in no pool
+
+
+@dataclass
+class Hijack:
+    fabric: Fabric
+    tor_kind: str
+    victim: str  # the victim container's address
+    rogue_block: str
+
+
+def fabricctl_text(fabric: Fabric, *args: str) -> str:
+    token = fabric.topo.nodes["controller"].env["FABRIC_BOOTSTRAP_TOKEN"]
+    ns = fabric.topo.namespace("controller")
+    return sh("ip", "netns", "exec", ns, "env", f"FABRIC_TOKEN={token}", *FABRICCTL, "--api",
+              API, *args).stdout  # fmt: skip
+
+
+def fib(fabric: Fabric, node: str) -> dict[str, set[str]]:
+    """The node's kernel routes: prefix -> gateways (what traffic really follows)."""
+    out = sh("ip", "netns", "exec", fabric.topo.namespace(node), "ip", "-j", "route", "show")
+    routes: dict[str, set[str]] = {}
+    for r in json.loads(out.stdout):
+        dst = str(ipaddress.ip_network(r["dst"] if "/" in r["dst"] else f"{r['dst']}/32"))
+        hops = {h["gateway"] for h in r.get("nexthops", []) if "gateway" in h}
+        routes[dst] = hops | ({r["gateway"]} if "gateway" in r else set())
+    return routes
+
+
+def rogue_speaker(fabric: Fabric, workdir: Path, prefixes: list[str]) -> subprocess.Popen[bytes]:
+    conf = workdir / "rogue.conf"
+    routes = "".join(f"        route {p} next-hop 10.0.2.1;\n" for p in prefixes)
+    conf.write_text(
+        "neighbor 10.0.2.0 {\n    router-id 10.0.2.1;\n    local-address 10.0.2.1;\n"
+        "    local-as 65002;\n    peer-as 65000;\n    family { ipv4 unicast; }\n"
+        f"    static {{\n{routes}    }}\n}}\n"
+    )
+    with (workdir / "rogue.out").open("ab") as log:
+        return subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                fabric.topo.namespace("h2"),
+                sys.executable,
+                "-m",
+                "exabgp",
+                "server",
+                str(conf),
+            ],
+            env=exabgp_env(workdir),
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )  # fmt: skip  (it ends with its namespace: destroy kills what runs inside by PID)
+
+
+def push_tor_config(fabric: Fabric, kind: str, base: Path) -> None:
+    """Render the ToR's config with IPAM filters now, and load it (FRR) or switch to BIRD."""
+    rendered = fabricctl_text(fabric, "tor-config", "--tor", "tor", "--format", kind)
+    run = lab_deploy.frr_run_dir(fabric.topo, "tor")
+    if kind == "frr":
+        (run / "frr.conf").write_text(rendered)
+        ns = fabric.topo.namespace("tor")
+        sh("ip", "netns", "exec", ns, "vtysh", "--vty_socket", str(run), "--config_dir", str(run),
+           "-b")  # fmt: skip
+        lab_deploy.vtysh(fabric.topo, "tor", "clear ip bgp * soft in")
+        return
+    for daemon in ("bgpd", "zebra"):  # BIRD takes over the namespace's routing
+        kill_pid(int((run / f"{daemon}.pid").read_text()))
+    ns = fabric.topo.namespace("tor")
+    for i, cidr in ((1, "10.0.1.0/31"), (2, "10.0.2.0/31"), (3, "10.0.255.0/31")):
+        sh("ip", "netns", "exec", ns, "ip", "addr", "replace", cidr, "dev", f"eth{i}")
+    conf = base / "tor-bird.conf"
+    conf.write_text(rendered)
+    sh("ip", "netns", "exec", ns, "bird", "-c", str(conf), "-s", str(base / "bird.ctl"),
+       "-P", str(base / "bird.pid"))  # fmt: skip
+
+
+@pytest.fixture(scope="module", params=["frr", "bird"])
+def hijack(request: pytest.FixtureRequest) -> Iterator[Hijack]:
+    if os.geteuid() != 0:
+        pytest.fail("lab tests need root") if os.environ.get("CI") else pytest.skip("needs root")
+    kind = request.param
+    base = Path(tempfile.mkdtemp(prefix="rf-rogue-"))
+    os.chmod(base, 0o755)
+    os.environ["CLAB_LABDIR_BASE"] = str(base)
+    topo = load(RACK, f"rf{uuid.uuid4().hex[:6]}-rg{kind}")
+    fabric = Fabric(topo, Lab(base))
+    rogue: subprocess.Popen[bytes] | None = None
+    try:
+        lab_deploy.deploy(topo)
+        wait_for("the controller to be seeded", lambda: len(fabric.hosts()) == 2, 60)
+        victim = fabric.fabricctl("ip", "allocate", "--host", "h1", "--handle", "victim")
+        victim_ip = victim["allocations"][0]["address"]
+        fabric.workloads.workload(topo.namespace("h1"), "victim", victim_ip, "cali1")
+        fabric.fabricctl("ip", "allocate", "--host", "h2", "--handle", "rogue-own")
+        rogue_block = fabric.fabricctl("routes", "--host", "h2")["blocks"][0]
+        for pid in pids_in(topo.namespace("h2")):  # h2's real agent goes: h2 turns rogue
+            kill_pid(pid)
+        push_tor_config(fabric, kind, base)
+        rogue = rogue_speaker(fabric, base, [f"{victim_ip}/32", OUTSIDE, rogue_block])
+        yield Hijack(fabric, kind, victim_ip, rogue_block)
+    finally:
+        fabric.workloads.destroy()
+        lab_deploy.destroy(topo)
+        if rogue is not None:
+            rogue.wait(10)  # killed with its namespace; reap it
+        os.environ.pop("CLAB_LABDIR_BASE", None)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_tor_refuses_the_hijack_and_keeps_the_real_routes(hijack: Hijack) -> None:
+    fabric = hijack.fabric
+
+    victim_block = fabric.fabricctl("routes", "--host", "h1")["blocks"][0]
+
+    def both_blocks_learned() -> dict[str, set[str]] | None:
+        routes = fib(fabric, "tor")
+        want = {hijack.rogue_block: {"10.0.2.1"}, victim_block: {"10.0.1.1"}}
+        return routes if all(routes.get(p) == nh for p, nh in want.items()) else None
+
+    # The rogue's session is up and its own block accepted (the filter is not deny-all),
+    # and the victim's block is where it belongs.
+    routes = wait_for(
+        f"the ToR ({hijack.tor_kind}) to learn both hosts' blocks", both_blocks_learned, 60
+    )
+    routes = fib(fabric, "tor")  # a little later still: the rogue's routes had time to arrive
+    assert f"{hijack.victim}/32" not in routes, "the rogue's /32 for the victim was accepted"
+    assert OUTSIDE not in routes, "a prefix outside every pool was accepted"
+    controller = fabric.topo.namespace("controller")
+    ping = sh("ip", "netns", "exec", controller, "ping", "-c", "3", "-i", "0.2", "-W", "1",
+              hijack.victim, check=False)  # fmt: skip
+    # Had the ToR taken the rogue's /32, these would go to h2, whose only route is back to
+    # the ToR: they would loop and die. They reach the victim behind h1.
+    assert ping.returncode == 0, ping.stdout
