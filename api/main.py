@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 import fabric
 from api import errors
 from api.auth import TokenCache, authorize
+from api.limits import BodyLimit
 from api.revisions import RevisionHub
 from api.routes import allocations, health, hosts, ipam, peers, pools, routers, tokens
 from fabric import migrate
@@ -61,7 +62,9 @@ def create_app(settings: Settings) -> FastAPI:
         generate_unique_id_function=lambda route: route.name,
         # Every route needs a token (api/auth.py), except health and the API description.
         dependencies=[Depends(authorize)],
+        responses=errors.ERROR_RESPONSES,
     )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.state.settings = settings
     app.state.db = db
     app.state.hub = hub

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,10 @@ def http_client(
 ) -> httpx.Client:
     """An httpx client for the API; a ``unix://`` URL talks over the host's own socket."""
     headers = {"Authorization": f"Bearer {access.token}"} if access.token else {}
-    verify: str | bool = str(access.ca_file) if access.ca_file else True
+    # A private CA: trust it (and only it) for this API.
+    verify: ssl.SSLContext | bool = (
+        ssl.create_default_context(cafile=str(access.ca_file)) if access.ca_file else True
+    )
     if base_url.startswith("unix://"):
         transport = httpx.HTTPTransport(uds=base_url[len("unix://") :])
         return httpx.Client(

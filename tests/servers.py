@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -36,13 +37,19 @@ class ApiServer:
         port: int | None = None,
         env: dict[str, str] | None = None,
         netns: str | None = None,
+        tls: tuple[Path, Path, Path] | None = None,  # certificate, key, CA that signed it
     ) -> None:
         self.host, self.port = host, port or free_port()
-        self.url = f"http://{host}:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://{host}:{self.port}"
+        self.verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=str(tls[2])) if tls else True
+        )
         cmd = [
             sys.executable, "-m", "fabric.cli.main", "serve",
             "--host", host, "--port", str(self.port), "--log-level", "warning",
         ]  # fmt: skip
+        if tls:
+            cmd += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
         if netns:
             cmd = ["ip", "netns", "exec", netns, *cmd]
         full_env = {
@@ -59,7 +66,8 @@ class ApiServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"API server exited: {self.log_path.read_text()[-2000:]}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                ok = httpx.get(f"{self.url}/healthz", timeout=1, verify=self.verify)
+                if ok.status_code == 200:
                     return self
             except httpx.TransportError:
                 pass

@@ -9,6 +9,7 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy.orm import Session
 
 from api.deps import ReadSession, WriteSession
+from api.errors import ERROR_RESPONSES
 from api.schemas.routers import NeighborPublic, RouterCreate, RouterPublic
 from fabric import routers
 from fabric.models import Router
@@ -62,7 +63,17 @@ def delete_router(name: str, session: WriteSession) -> None:
     routers.delete_router(session, name)
 
 
-@router.get("/{name}/config", response_class=PlainTextResponse)
+@router.get(
+    "/{name}/config",
+    response_class=PlainTextResponse,
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+        **{
+            code: {**spec, "content": {"application/json": {}}}
+            for code, spec in ERROR_RESPONSES.items()
+        },
+    },
+)
 def router_config(
     name: str,
     session: ReadSession,

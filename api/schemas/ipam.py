@@ -22,7 +22,10 @@ class GcRequest(Strict):
         max_length=100_000, description="Every handle the orchestrator still knows on this host."
     )
     grace_seconds: float | None = Field(
-        default=None, ge=0, description="Only allocations older than this are released."
+        default=None,
+        ge=0,
+        le=10 * 365 * 86400,  # ten years: beyond that a timestamp cannot be computed
+        description="Only allocations older than this are released.",
     )
     dry_run: bool = False
 

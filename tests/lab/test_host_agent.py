@@ -271,6 +271,42 @@ def test_twenty_thousand_routes_reach_the_tor(fabric: FabricLab) -> None:
     assert (missing, extra) == (0, 0)
 
 
+def _tor_config(fabric: FabricLab, *lines: str) -> None:
+    commands = ["configure terminal", f"router bgp {TOR_ASN}", *lines]
+    args = [arg for c in commands for arg in ("-c", c)]
+    fabric.lab.run(fabric.tor, "vtysh", "--vty_socket", str(fabric.frr_run), *args)
+
+
+def _state(fabric: FabricLab, peer: str) -> str:
+    data = fabric.lab.vtysh(fabric.tor, fabric.frr_run, f"show bgp neighbors {peer} json")
+    return str(data[peer]["bgpState"])
+
+
+def test_md5_password_and_gtsm(fabric: FabricLab) -> None:
+    """The password and TTL security the API holds reach ExaBGP; FRR with the same ones
+    establishes, FRR with a wrong password never does."""
+    peer, conf = "10.0.1.1", fabric.state_dirs["h1"] / "exabgp.conf"
+    fabric.api.patch(
+        "/v1/peers/tor-h1", json={"password": "s3cret-md5", "ttl_security": 1}
+    ).raise_for_status()
+    wait_for(
+        "h1's exabgp.conf to carry the password", lambda: "md5-password" in conf.read_text(), 30
+    )
+    assert "s3cret-md5" not in (fabric.state_dirs["h1"] / "agent.log").read_text()
+    _tor_config(
+        fabric, f"neighbor {peer} password s3cret-md5", f"neighbor {peer} ttl-security hops 1"
+    )
+    wait_for("the session with MD5 and GTSM", lambda: _state(fabric, peer) == "Established", 60)
+    _tor_config(fabric, f"neighbor {peer} password wrong-password")
+    wait_for("the session to drop", lambda: _state(fabric, peer) != "Established", 30)
+    time.sleep(12)  # more than the hold time and a few reconnect attempts
+    assert _state(fabric, peer) != "Established", "a wrong MD5 password established"
+    # Back to the lab's plain session for the tests that follow.
+    fabric.api.patch("/v1/peers/tor-h1", json={"password": "", "ttl_security": 0})
+    _tor_config(fabric, f"no neighbor {peer} password", f"no neighbor {peer} ttl-security hops 1")
+    wait_for("the plain session again", lambda: _state(fabric, peer) == "Established", 60)
+
+
 def test_status_leaves_established_when_the_tor_stops(fabric: FabricLab) -> None:
     fabric.lab.stop_daemon(fabric.frr_run, "bgpd")
 
