@@ -27,6 +27,7 @@ POLICY: dict[tuple[str, str], str] = {
     ("GET", "/v1/hosts/{name}/advertisements"): HOST_READ,
     ("GET", "/v1/hosts/{name}/peers"): HOST_READ,
     ("PUT", "/v1/hosts/{name}/peers/status"): HOST_REPORT,
+    ("PUT", "/v1/hosts/{name}/routes"): HOST_REPORT,
     ("POST", "/v1/allocations"): ALLOCATE,
     ("POST", "/v1/allocations/release"): ALLOCATE,
     ("DELETE", "/v1/allocations/{address}"): ALLOCATE,
@@ -66,9 +67,17 @@ class TokenCache:
 
 
 def bearer(request: Request) -> str | None:
+    """The Authorization header; for reads also the status page's cookie (never for changes,
+    so a cross-site request riding on the cookie can change nothing)."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if request.method in ("GET", "HEAD"):
+        if request.url.path == "/ui" and request.query_params.get("token"):
+            return request.query_params["token"]
+        return request.cookies.get("fabric_token")
+    return None
 
 
 async def authorize(request: Request) -> None:

@@ -11,11 +11,23 @@ from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 import fabric
-from api import errors
+from api import errors, ui
 from api.auth import TokenCache, authorize
 from api.limits import BodyLimit
+from api.metrics import ApiMetrics
+from api.metrics import router as metrics_router
 from api.revisions import RevisionHub
-from api.routes import allocations, health, hosts, ipam, peers, pools, routers, tokens
+from api.routes import (
+    allocations,
+    announced,
+    health,
+    hosts,
+    ipam,
+    peers,
+    pools,
+    routers,
+    tokens,
+)
 from fabric import migrate
 from fabric import tokens as fabric_tokens
 from fabric.db import Database
@@ -69,7 +81,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.db = db
     app.state.hub = hub
     app.state.tokens = TokenCache(db)
+    app.state.metrics = ApiMetrics(db, hub)
     errors.install(app)
-    for module in (health, pools, hosts, allocations, peers, ipam, routers, tokens):
+    for module in (health, pools, hosts, allocations, peers, ipam, routers, tokens, announced):
         app.include_router(module.router)
+    app.include_router(metrics_router)
+    app.include_router(ui.router)
     return app

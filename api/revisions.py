@@ -32,6 +32,7 @@ class RevisionHub:
         self.poll_seconds = poll_seconds
         self.revision = 0
         self._events: dict[str, asyncio.Event] = {}
+        self.waiting = 0  # long-polls held right now
         self._dirty = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -76,10 +77,13 @@ class RevisionHub:
         return self._events.setdefault(host, asyncio.Event())
 
     async def wait(self, event: asyncio.Event, timeout: float) -> bool:
+        self.waiting += 1
         try:
             await asyncio.wait_for(event.wait(), timeout)
         except TimeoutError:
             return False
+        finally:
+            self.waiting -= 1
         return True
 
     async def _run(self) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bgp.api_client import AgentApi
+from bgp.metrics import AgentMetrics
 from bgp.process import terminate
 from fabric.http import NO_ACCESS, Access
 from fabric.render.exabgp import Speaker, SpeakerPeer, render
@@ -86,6 +87,7 @@ class Agent:
         self.config = ""
         self.restarts = 0
         self.reloads = 0
+        self.metrics = AgentMetrics(state_dir)
         self.stopping = threading.Event()
 
     @property
@@ -178,6 +180,7 @@ class Agent:
         why = self.reload(new)
         if why is None:
             self.reloads += 1
+            self.metrics.reloads.inc()
             log.info("peer set changed: ExaBGP reloaded in place (reload %d)", self.reloads)
             return
         log.warning("peer set changed: restarting ExaBGP (%s)", why)
@@ -230,6 +233,7 @@ class Agent:
                 backoff = 1.0  # a deliberate restart (new peers): no back-off
                 continue
             self.restarts += 1
+            self.metrics.restarts.inc()
             backoff = 1.0 if time.monotonic() - started > 60 else min(backoff * 2, BACKOFF_MAX)
             log.warning("ExaBGP exited with %s; restart %d in %.0fs", code, self.restarts, backoff)
             self.stopping.wait(backoff)
@@ -237,11 +241,22 @@ class Agent:
 
 
 def main(
-    api: str, host: str, state_dir: Path, injector_args: list[str], access: Access = NO_ACCESS
+    api: str,
+    host: str,
+    state_dir: Path,
+    injector_args: list[str],
+    access: Access = NO_ACCESS,
+    metrics_address: str | None = None,
 ) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per long-poll
     agent = Agent(api, host, state_dir, injector_args=injector_args, access=access)
+    if metrics_address:
+        from prometheus_client import start_http_server
+
+        address, _, port = metrics_address.rpartition(":")
+        start_http_server(int(port), addr=address or "127.0.0.1", registry=agent.metrics.registry)
+        log.info("metrics on http://%s/metrics", metrics_address)
 
     def _term(*_: object) -> None:
         agent.stopping.set()

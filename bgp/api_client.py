@@ -35,5 +35,9 @@ class AgentApi:
         r = self._http.put(f"/v1/hosts/{self.host}/peers/status", json={"sessions": sessions})
         r.raise_for_status()
 
+    def report_routes(self, body: dict[str, Any]) -> None:
+        r = self._http.put(f"/v1/hosts/{self.host}/routes", json=body)
+        r.raise_for_status()
+
     def close(self) -> None:
         self._http.close()

@@ -32,6 +32,7 @@ from typing import IO, Any
 
 from bgp import exabgp_api, safety
 from bgp.api_client import AgentApi
+from bgp.metrics import InjectorMetrics
 from fabric.http import Access
 
 log = logging.getLogger("fabric.injector")
@@ -66,7 +67,10 @@ class Injector:
         allow: list[str] | None = None,
         poll_wait: float = 30.0,
         reconcile_every: float = RECONCILE_SECONDS,
+        metrics: InjectorMetrics | None = None,
     ) -> None:
+        self.metrics = metrics or InjectorMetrics(None)
+        self.revision_at: float | None = None  # when the newest desired state arrived
         self.api, self.out, self.inp = api, out, inp
         self.kernel, self.require_kernel_route = kernel, require_kernel_route
         self.allow = allow or []
@@ -75,6 +79,8 @@ class Injector:
         self.desired: set[str] = set()
         self.blocks: set[str] = set()
         self.announced: set[str] = set()
+        self.since: dict[str, str] = {}  # prefix -> when it was first announced (ISO)
+        self.routes_dirty = threading.Event()
         self.peers: dict[str, PeerState] = {}
         self.pending_eor: set[str] = set()
         self.replay = True
@@ -147,6 +153,7 @@ class Injector:
                 "%d ack(s) missing after %.0fs: full replay", self._outstanding, ACK_TIMEOUT
             )
             self.acks["lost"] += self._outstanding
+            self.metrics.lost_acks.inc(self._outstanding)
             self._window = threading.Semaphore(WINDOW)
             self._outstanding = 0
         with self.lock:
@@ -177,6 +184,7 @@ class Injector:
         with self.lock:
             desired = set(self.desired)
             replay, self.replay = self.replay, False
+            arrived, self.revision_at = self.revision_at, None
             eor, self.pending_eor = set(self.pending_eor), set()
         if self.require_kernel_route and self.kernel is not None:
             missing = {
@@ -192,6 +200,14 @@ class Injector:
         for line in exabgp_api.announce_lines(announce):
             self._send(line)
         self.announced = desired
+        self.metrics.announced.inc(len(announce))
+        self.metrics.withdrawn.inc(len(withdraw))
+        if arrived is not None and (withdraw or announce) and self._drain():
+            self.metrics.revision_to_ack.observe(time.monotonic() - arrived)
+        if withdraw or announce:
+            now = dt.datetime.now(dt.UTC).isoformat()
+            self.since = {p: self.since.get(p, now) for p in desired}
+            self.routes_dirty.set()
         if eor:
             self._drain()
             for peer in sorted(eor):
@@ -286,11 +302,16 @@ class Injector:
             except Exception:  # a netlink error must not stop announcing
                 log.exception("kernel route reconcile failed")
         with self.lock:
+            if verdict.refused != self.refused:
+                self.routes_dirty.set()
             self.refused = verdict.refused
             self.blocks = set(state.get("blocks", []))
             self.desired = verdict.allowed
+            if state.get("advertisements") is not None and self.revision != state["revision"]:
+                self.revision_at = time.monotonic()
             self.revision = int(state["revision"])
             self.lock.notify_all()
+        self.metrics.last_sync.set_to_current_time()
 
     def follow_forever(self) -> None:
         backoff = 0.5
@@ -330,6 +351,17 @@ class Injector:
                 )
             return out
 
+    def routes_report(self) -> dict[str, Any]:
+        with self._acks_lock:
+            acked = self._outstanding == 0
+        with self.lock:
+            return {
+                "revision": self.revision,
+                "announced": {p: self.since[p] for p in self.announced if p in self.since},
+                "refused": dict(self.refused),
+                "acked": acked,
+            }
+
     def report_forever(self, every: float = 5.0) -> None:
         while not self.stopping.is_set():
             self.status_dirty.wait(every)
@@ -338,6 +370,17 @@ class Injector:
                 self.api.report(self.status())
             except Exception as exc:
                 log.warning("status report failed (%s)", type(exc).__name__)
+            self.metrics.write()
+            if self.routes_dirty.is_set():
+                self.routes_dirty.clear()
+                try:
+                    body = self.routes_report()
+                    self.api.report_routes(body)
+                    if not body["acked"]:  # say so again once ExaBGP has acked everything
+                        self.routes_dirty.set()
+                except Exception as exc:  # next change, or the next round, tries again
+                    self.routes_dirty.set()
+                    log.warning("routes report failed (%s)", type(exc).__name__)
             time.sleep(0.2)  # coalesce bursts of events
 
     def run(self) -> None:
@@ -389,6 +432,7 @@ def main(argv: list[str] | None = None) -> None:
         api, sys.stdout, sys.stdin, kernel=kernel,
         require_kernel_route=args.require_kernel_route, allow=args.allow,
         reconcile_every=args.reconcile_seconds,
+        metrics=InjectorMetrics(Path(args.log_file).parent if args.log_file else None),
     ).run()  # fmt: skip
 
 

@@ -12,9 +12,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from fabric.errors import SchemaMismatch
+
+MIGRATION_LOCK = 0x72665F6D  # "rf_m": an advisory lock key of our own
 
 
 def alembic_config(url: str) -> Config:
@@ -45,6 +47,9 @@ def upgrade(engine: Engine, url: str) -> str:
             "this version of routed-fabric knows; upgrade routed-fabric instead.",
         )
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Replicas starting together: one migrates, the others wait and find it done.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
     head = script.get_current_head()

@@ -240,3 +240,20 @@ class AuditEntry(Base):
     key: Mapped[str] = mapped_column(String(128), nullable=False, index=True)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class HostRoutes(Base):
+    """What a host's speaker last said it announced (and since when), as its agent reports it."""
+
+    __tablename__ = "host_routes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host_id: Mapped[int] = mapped_column(
+        ForeignKey("hosts.id", ondelete="CASCADE"), nullable=False, unique=True
+    )
+    # The fabric revision whose desired state the agent had applied.
+    revision: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    announced: Mapped[dict[str, str]] = mapped_column(JSON, nullable=False, default=dict)
+    refused: Mapped[dict[str, str]] = mapped_column(JSON, nullable=False, default=dict)
+    acked: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

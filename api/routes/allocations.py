@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Response, status
 
 from api.deps import ReadSession, WriteSession
+from api.metrics import observe
 from api.schemas.allocations import (
     AllocationCreate,
     AllocationPublic,
@@ -21,7 +22,12 @@ def public(rows: list[Allocation]) -> list[AllocationPublic]:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def allocate(body: AllocationCreate, session: WriteSession, response: Response) -> AllocationResult:
+def allocate(
+    body: AllocationCreate,
+    session: WriteSession,
+    response: Response,
+    _timer: None = observe("allocation"),
+) -> AllocationResult:
     """Allocate an address (or one per family) for a handle on a host.
 
     Idempotent per handle: asking again returns the same address with 200.
@@ -60,7 +66,9 @@ def get_allocation(address: str, session: ReadSession) -> AllocationPublic:
 
 
 @router.post("/release")
-def release_allocations(body: ReleaseRequest, session: WriteSession) -> ReleaseResult:
+def release_allocations(
+    body: ReleaseRequest, session: WriteSession, _timer: None = observe("release")
+) -> ReleaseResult:
     """Release by handle (all families or one) or by address; idempotent."""
     rows = release.release(session, **body.model_dump())
     return ReleaseResult(released=public(rows))
@@ -68,7 +76,10 @@ def release_allocations(body: ReleaseRequest, session: WriteSession) -> ReleaseR
 
 @router.delete("/{address}")
 def release_address(
-    address: str, session: WriteSession, handle: str | None = None
+    address: str,
+    session: WriteSession,
+    handle: str | None = None,
+    _timer: None = observe("release"),
 ) -> ReleaseResult:
     """Release one address; with ``handle``, only if that handle still owns it."""
     rows = release.release(session, address=address, handle=handle)

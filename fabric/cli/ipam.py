@@ -8,8 +8,7 @@ import typer
 
 from fabric.cli.common import JsonOpt, client
 from fabric.cli.ips import ALLOC_COLUMNS
-from fabric.cli.output import console, emit, print_json
-from fabric.cli.pools import POOL_COLUMNS
+from fabric.cli.output import Markup, bar, console, emit, field, print_json
 
 app = typer.Typer(help="IPAM usage, consistency and garbage collection.", no_args_is_help=True)
 
@@ -21,10 +20,24 @@ CHECKS = {
 }
 
 
+USAGE_COLUMNS = [
+    ("pool", lambda r: r["pool"]["name"]),
+    ("cidr", lambda r: r["pool"]["cidr"]),
+    ("usage", lambda r: Markup(bar(r["allocated"], r["total"]))),
+    ("used", field("allocated")),
+    ("free", field("free")),
+    ("total", field("total")),
+    ("blocks", field("blocks_claimed")),
+    ("borrowed", field("borrowed")),
+    ("by host (blocks/addresses)",
+     lambda r: [f"{h['host'] or '(none)'} {h['blocks']}/{h['allocated']}" for h in r["by_host"]]),
+]  # fmt: skip
+
+
 @app.command("show")
 def show(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Per pool: total, used, free, blocks and borrowed addresses."""
-    emit(client(ctx).get("/v1/pools"), POOL_COLUMNS, as_json=as_json, title="IPAM usage")
+    """Per pool: a usage bar, used / free / total, blocks per host, borrowed addresses."""
+    emit(client(ctx).get("/v1/pools"), USAGE_COLUMNS, as_json=as_json, title="IPAM usage")
 
 
 @app.command("check")

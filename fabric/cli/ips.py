@@ -8,6 +8,7 @@ import typer
 
 from fabric.cli.common import JsonOpt, client
 from fabric.cli.output import details, emit, field
+from fabric.cli.peers import status_style
 
 app = typer.Typer(help="Addresses: allocate, release, list, show.", no_args_is_help=True)
 
@@ -86,5 +87,15 @@ def list_(
 
 @app.command("show")
 def show(ctx: typer.Context, address: str, as_json: JsonOpt = False) -> None:
-    """Who owns an address."""
-    details(client(ctx).get(f"/v1/allocations/{address}"), as_json=as_json, title=address)
+    """The trace of an address: owner, block, pool, handle, who announces it and since when."""
+    trace = client(ctx).get(f"/v1/ips/{address}")
+    if as_json:
+        details(trace, as_json=True)
+        return
+    peers = trace.pop("peers")
+    details(trace, as_json=False, title=f"{address}")
+    emit(
+        peers,
+        [("peer", field("peer_address")), ("state", field("state")), ("sent", field("sent"))],
+        as_json=False, title=f"{trace['host']}'s peers", style=status_style,
+    )  # fmt: skip

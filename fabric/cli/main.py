@@ -65,10 +65,15 @@ def root(
 def peers_status(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Only this host.")] = None,
+    rack: Annotated[str | None, typer.Option(help="Only hosts with this rack label.")] = None,
+    state: Annotated[str | None, typer.Option(help="Only sessions in this state.")] = None,
+    watch: Annotated[
+        float | None, typer.Option(help="Refresh in place every this many seconds.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Every (host, peer) BGP session and its state."""
-    peers.show_status(ctx, host, as_json)
+    """Every (host, peer) BGP session: state, since, prefixes, last error, report age."""
+    peers.show_status(ctx, host, as_json, rack=rack, state=state, watch=watch)
 
 
 @app.command("routes")
@@ -77,17 +82,33 @@ def routes(
     host: Annotated[str, typer.Option(help="The host.")],
     as_json: JsonOpt = False,
 ) -> None:
-    """What the host must announce (its blocks, or its addresses in host-routes mode)."""
+    """What the host should announce, what it announced (and since when), the difference."""
     from fabric.cli.common import client
-    from fabric.cli.output import emit, field
+    from fabric.cli.output import console, emit, field, tick
 
-    state = client(ctx).get(f"/v1/hosts/{host}/advertisements")
+    view = client(ctx).get(f"/v1/hosts/{host}/routes")
     if as_json:
-        emit(state, [], as_json=True)
+        emit(view, [], as_json=True)
         return
-    title = f"{host}: next hop {state['next_hop']}, AS{state['asn']}, mode {state['mode']}"
-    emit(state["advertisements"], [("prefix", field("prefix")), ("kind", field("kind"))],
-         as_json=False, title=title)  # fmt: skip
+    columns = [
+        ("prefix", field("prefix")), ("kind", field("kind")),
+        ("should", lambda r: tick(r["desired"])), ("announced", lambda r: tick(r["announced"])),
+        ("since", field("since")),
+    ]  # fmt: skip
+    title = (
+        f"{host} ({view['mode']}): revision {view['revision']}, agent at {view['agent_revision']}"
+    )
+    emit(view["routes"], columns, as_json=False, title=title,
+         style=lambda r: None if r["desired"] == r["announced"] else "red")  # fmt: skip
+    acked = "all acknowledged by ExaBGP" if view["acked"] else "[yellow]acks pending[/yellow]"
+    ok = not view["missing"] and not view["extra"]
+    verdict = "[green]in sync[/green]" if ok else "[red]out of sync[/red]"
+    console.print(
+        f"{verdict}: {len(view['missing'])} missing, {len(view['extra'])} extra; {acked}; "
+        f"reported {view['reported_at'] or 'never'}"
+    )
+    for prefix, why in view["refused"].items():
+        console.print(f"[red]refused by the agent[/red] {prefix}: {why}")
 
 
 @app.command("apply")
@@ -167,6 +188,9 @@ def agent(
     reconcile_seconds: Annotated[
         float, typer.Option(help="How often to check ExaBGP's adj-rib-out against the API.")
     ] = 60.0,
+    metrics: Annotated[
+        str | None, typer.Option(help="Serve Prometheus metrics on ADDRESS:PORT, e.g. :9479.")
+    ] = "127.0.0.1:9479",
 ) -> None:
     """Run the host agent: ExaBGP, the route-injection process, kernel routes."""
     from bgp import agent as host_agent
@@ -177,7 +201,9 @@ def agent(
     if no_kernel:
         extra.append("--no-kernel")
     extra.append(f"--reconcile-seconds={reconcile_seconds}")
-    host_agent.main(api, host, state_dir, extra, ctx.find_root().obj["access"])
+    host_agent.main(
+        api, host, state_dir, extra, ctx.find_root().obj["access"], metrics_address=metrics or None
+    )
 
 
 @db_app.command("upgrade")

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 Column = tuple[str, Callable[[dict[str, Any]], Any]]
+
+
+@dataclass(frozen=True)
+class Markup:
+    """A cell already written in rich markup (bars, ticks): shown as it is."""
+
+    text: str
+
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -24,6 +34,8 @@ def print_json(data: Any) -> None:
 
 
 def _cell(value: Any) -> str:
+    if isinstance(value, Markup):
+        return value.text
     if value is None:
         return "-"
     if isinstance(value, dict):
@@ -35,6 +47,20 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def render_table(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[Column],
+    title: str | None = None,
+    style: Callable[[dict[str, Any]], str | None] | None = None,
+) -> Table:
+    t = Table(title=title, header_style="bold", title_justify="left")
+    for name, _ in columns:
+        t.add_column(name)
+    for row in rows:
+        t.add_row(*(_cell(get(row)) for _, get in columns), style=style(row) if style else None)
+    return t
+
+
 def table(
     rows: Sequence[dict[str, Any]],
     columns: Sequence[Column],
@@ -42,12 +68,7 @@ def table(
     title: str | None = None,
     style: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> None:
-    t = Table(title=title, header_style="bold", title_justify="left")
-    for name, _ in columns:
-        t.add_column(name)
-    for row in rows:
-        t.add_row(*(_cell(get(row)) for _, get in columns), style=style(row) if style else None)
-    console.print(t)
+    console.print(render_table(rows, columns, title, style))
 
 
 def emit(
@@ -62,6 +83,18 @@ def emit(
         print_json(data)
     else:
         table(data if isinstance(data, list) else [data], columns, title=title, style=style)
+
+
+def bar(used: int, total: int, width: int = 20) -> str:
+    """A usage bar for a table cell: green, yellow past 70 %, red past 90 %."""
+    share = used / total if total else 0.0
+    filled = round(share * width)
+    colour = "red" if share > 0.9 else "yellow" if share > 0.7 else "green"
+    return f"[{colour}]{'█' * filled}[/{colour}]{'░' * (width - filled)} {share:6.1%}"
+
+
+def tick(value: bool) -> Markup:
+    return Markup("[green]✓[/green]" if value else "[red]✗[/red]")
 
 
 def details(data: dict[str, Any], *, as_json: bool, title: str | None = None) -> None:

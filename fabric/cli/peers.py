@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Group
+from rich.live import Live
+from rich.text import Text
 
 from fabric.cli.common import JsonOpt, client, pairs
-from fabric.cli.output import details, emit, field
+from fabric.cli.output import console, details, emit, field, print_json, render_table
 
 app = typer.Typer(help="BGP peers (ToR routers) of the hosts.", no_args_is_help=True)
 
@@ -136,10 +140,44 @@ def status_style(row: dict[str, Any]) -> str:
     return "green" if row["state"] == "established" else "red"
 
 
-def show_status(ctx: typer.Context, host: str | None, as_json: bool) -> None:
+def status_rows(
+    ctx: typer.Context, host: str | None, rack: str | None, state: str | None
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = client(ctx).get("/v1/peers/status", host=host)
+    return [
+        r for r in rows
+        if (rack is None or r.get("rack") == rack) and (state is None or r["state"] == state)
+    ]  # fmt: skip
+
+
+def status_view(rows: list[dict[str, Any]]) -> Group:
+    up = sum(1 for r in rows if r["state"] == "established")
+    colour = "green" if up == len(rows) else "red"
+    summary = Text.from_markup(f"[{colour}]{up} established of {len(rows)}[/{colour}]")
+    return Group(render_table(rows, STATUS_COLUMNS, "BGP sessions", status_style), summary)
+
+
+def show_status(
+    ctx: typer.Context,
+    host: str | None,
+    as_json: bool,
+    *,
+    rack: str | None = None,
+    state: str | None = None,
+    watch: float | None = None,
+) -> None:
     """Every session as the speakers report it; established green, others red."""
-    rows = client(ctx).get("/v1/peers/status", host=host)
-    emit(rows, STATUS_COLUMNS, as_json=as_json, title="BGP sessions", style=status_style)
-    if not as_json:
-        up = sum(1 for r in rows if r["state"] == "established")
-        typer.echo(f"{up} established of {len(rows)}")
+    rows = status_rows(ctx, host, rack, state)
+    if as_json:
+        print_json(rows)
+        return
+    if not watch:
+        console.print(status_view(rows))
+        return
+    with Live(status_view(rows), console=console, screen=False) as live:
+        try:
+            while True:
+                time.sleep(watch)
+                live.update(status_view(status_rows(ctx, host, rack, state)))
+        except KeyboardInterrupt:
+            pass

@@ -6,8 +6,11 @@ previous one left (as an engineer's session on a real fabric would).
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
+import sys
 import time
 
 import pytest
@@ -16,6 +19,7 @@ from sqlalchemy import create_engine, insert, select, text
 from fabric.lab.netns import wait_for
 from fabric.models import Allocation, Block, Host, Pool
 from tests.lab.conftest import TOR_ASN, FabricLab
+from tests.servers import ADMIN_TOKEN
 
 CONTAINERS = {"h1": ["c11", "c12"], "h2": ["c21", "c22"]}
 
@@ -107,6 +111,50 @@ def test_peer_status_reports_established(fabric: FabricLab) -> None:
     assert (
         h1["peer_address"] == "10.0.1.0" and h1["prefixes_sent"] == 1 and h1["peer_asn"] == TOR_ASN
     )
+
+
+def _fabricctl(fabric: FabricLab, *args: str) -> str:
+    env = {**os.environ, "FABRIC_TOKEN": ADMIN_TOKEN, "COLUMNS": "200"}
+    out = subprocess.run(
+        [sys.executable, "-m", "fabric.cli.main", "--api", fabric.api_url, *args],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return out.stdout
+
+
+def test_engineer_views_show_live_data(fabric: FabricLab) -> None:
+    """peers, routes, ip show, ipam show, /metrics (API and agent) and /ui on the live lab."""
+
+    def in_sync() -> dict[str, object] | None:
+        view = json.loads(_fabricctl(fabric, "routes", "--host", "h2", "--json"))
+        ok = view["acked"] and not view["missing"] and not view["extra"] and view["routes"]
+        return view if ok else None
+
+    view = wait_for("h2's agent to report its routes in sync", in_sync, 30)
+    assert {r["kind"] for r in view["routes"]} == {"workload"}  # type: ignore[attr-defined]
+    assert "in sync" in _fabricctl(fabric, "routes", "--host", "h2")
+    peers = json.loads(_fabricctl(fabric, "peers", "--state", "established", "--json"))
+    assert {p["host"] for p in peers} == {"h1", "h2"}
+    assert "2 established of 2" in _fabricctl(fabric, "peers")
+    address = fabric.containers["c21"][1]
+    trace = json.loads(_fabricctl(fabric, "ip", "show", address, "--json"))
+    assert trace["announced_by"] == "h2" and trace["announced_as"] == f"{address}/32"
+    assert trace["peers"] == [{"peer_address": "10.0.2.0", "state": "established", "sent": True}]
+    usage = json.loads(_fabricctl(fabric, "ipam", "show", "--json"))
+    assert usage[0]["allocated"] >= 4
+    metrics = fabric.api.get("/metrics").text
+    assert 'fabric_bgp_session_up{host="h1",peer="10.0.1.0"} 1.0' in metrics
+    assert 'fabric_pool_addresses_allocated{pool="pods"}' in metrics
+    assert "fabric_allocation_duration_seconds_count" in metrics
+    scrape = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:9479/metrics').read().decode())"
+    agent = fabric.lab.run(fabric.hosts["h2"], sys.executable, "-c", scrape).stdout
+    assert "fabric_agent_announced_prefixes_total" in agent
+    assert (
+        "fabric_agent_last_sync_age_seconds" in agent
+        and "fabric_agent_exabgp_restarts_total" in agent
+    )
+    page = fabric.api.get("/ui").text
+    assert 'id="host-h1"' in page and 'data-state="established"' in page
 
 
 def _sessions_established(fabric: FabricLab, peer: str) -> int:

@@ -1,0 +1,109 @@
+"""Prometheus metrics of the API: ``GET /metrics`` (a read: needs a token, a viewer's will do).
+
+State that lives in the database (sessions, announced prefixes, pool usage) is
+read at scrape time by a collector, so every replica reports the same truth;
+latencies and long-poll waiters are this replica's own. One registry per app.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import select
+
+from fabric import pools
+from fabric.db import Database
+from fabric.models import Host, HostRoutes, PeerStatus
+
+if TYPE_CHECKING:
+    from api.revisions import RevisionHub
+
+router = APIRouter(tags=["health"])
+# Allocation is a serialized write: a few ms is normal, a second is trouble.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class FabricCollector(Collector):
+    def __init__(self, db: Database, hub: RevisionHub) -> None:
+        self.db, self.hub = db, hub
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        up = GaugeMetricFamily(
+            "fabric_bgp_session_up", "1 if the session is established", labels=["host", "peer"]
+        )
+        by_state = GaugeMetricFamily(
+            "fabric_bgp_sessions", "Sessions by state, as the hosts report them", labels=["state"]
+        )
+        sent = GaugeMetricFamily(
+            "fabric_bgp_prefixes_sent", "Prefixes sent on the session", labels=["host", "peer"]
+        )
+        received = GaugeMetricFamily(
+            "fabric_bgp_prefixes_received", "Prefixes received", labels=["host", "peer"]
+        )
+        announced = GaugeMetricFamily(
+            "fabric_host_prefixes_announced", "Prefixes the host's speaker holds", labels=["host"]
+        )
+        allocated = GaugeMetricFamily(
+            "fabric_pool_addresses_allocated", "Addresses allocated", labels=["pool"]
+        )
+        free = GaugeMetricFamily("fabric_pool_addresses_free", "Addresses free", labels=["pool"])
+        states: dict[str, int] = {}
+        with self.db.read() as session:
+            rows = session.execute(select(Host.name, PeerStatus).join(PeerStatus.host)).all()
+            for host, s in rows:
+                up.add_metric([host, s.peer_address], 1.0 if s.state == "established" else 0.0)
+                sent.add_metric([host, s.peer_address], s.prefixes_sent)
+                received.add_metric([host, s.peer_address], s.prefixes_received)
+                states[s.state] = states.get(s.state, 0) + 1
+            joined = select(Host.name, HostRoutes).join(HostRoutes, HostRoutes.host_id == Host.id)
+            for host, r in session.execute(joined):
+                announced.add_metric([host], len(r.announced))
+            for pool in pools.list_pools(session):
+                usage = pools.pool_usage(session, pool)
+                allocated.add_metric([pool.name], usage.allocated)
+                free.add_metric([pool.name], usage.free)
+        for state, count in sorted(states.items()):
+            by_state.add_metric([state], count)
+        waiters = GaugeMetricFamily("fabric_longpoll_waiters", "Long-polls held by this replica")
+        waiters.add_metric([], self.hub.waiting)
+        yield from (up, by_state, sent, received, announced, allocated, free, waiters)
+
+
+class ApiMetrics:
+    def __init__(self, db: Database, hub: RevisionHub) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(FabricCollector(db, hub))
+        self.allocation = Histogram(
+            "fabric_allocation_duration_seconds", "Time to allocate (API handler)",
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.release = Histogram(
+            "fabric_release_duration_seconds", "Time to release (API handler)",
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+
+
+def observe(which: str) -> Any:
+    """A dependency timing the whole request, commit included: declare it first, so its
+    teardown runs after the write session's."""
+
+    def timer(request: Request) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        histogram: Histogram = getattr(request.app.state.metrics, which)
+        histogram.observe(time.perf_counter() - start)
+
+    return Depends(timer)
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(request: Request) -> Response:
+    """Prometheus exposition format."""
+    registry = request.app.state.metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
