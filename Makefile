@@ -1,5 +1,5 @@
 # The newcomer's commands (README): `make run` and `make test`.
-.PHONY: run demo serve test setup lint
+.PHONY: run demo serve test bench setup lint
 
 # The lab demo (as root: leaf-spine on namespaces, routes, ping matrix, destroy), then the API.
 run: demo serve
@@ -17,6 +17,10 @@ setup:
 test:
 	scripts/test
 
+# The benchmarks (bench/README.md): tables on stdout, figures in bench/results/*.json.
+bench:
+	scripts/bench
+
 lint:
-	.venv/bin/ruff check fabric api bgp migrations tests
+	.venv/bin/ruff check fabric api bgp migrations tests bench
 	.venv/bin/mypy

@@ -50,7 +50,7 @@ def list_allocations(
     pool: str | None = None,
     handle: str | None = None,
     limit: int = Query(default=1000, ge=1, le=10000),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=2**31 - 1),  # SQLite integers are 64-bit
 ) -> list[AllocationPublic]:
     return public(
         queries.list_allocations(

@@ -79,7 +79,9 @@ async def get_advertisements(
     db: DbDep,
     hub: HubDep,
     settings: SettingsDep,
-    since: int | None = Query(default=None, ge=0, description="Wait for a change after this."),
+    since: int | None = Query(
+        default=None, ge=0, le=2**63 - 1, description="Wait for a change after this."
+    ),
     wait: float = Query(default=0, ge=0, description="Seconds to wait (capped by the server)."),
 ) -> DesiredStatePublic:
     """What the host must announce, and the revision it reflects.

@@ -38,13 +38,16 @@ class Fabric:
     workloads: Lab
     containers: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # ns, ip, host
 
-    def fabricctl(self, *args: str) -> Any:
+    def fabricctl_text(self, *args: str) -> str:
         """The CLI against the lab's API, run inside the controller node (the API's network)."""
         ns = self.topo.namespace("controller")
         token = self.topo.nodes["controller"].env.get("FABRIC_BOOTSTRAP_TOKEN", "")
         cmd = ["ip", "netns", "exec", ns, "env", f"FABRIC_TOKEN={token}", *FABRICCTL]
-        out = sh(*cmd, "--api", API, *args, "--json")
-        return json.loads(out.stdout)
+        return sh(*cmd, "--api", API, *args).stdout
+
+    def fabricctl(self, *args: str) -> Any:
+        """The same, with ``--json``, parsed."""
+        return json.loads(self.fabricctl_text(*args, "--json"))
 
     def vtysh(self, node: str, command: str) -> Any:
         out = lab_deploy.vtysh(self.topo, node, command)

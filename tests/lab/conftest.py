@@ -17,6 +17,7 @@ import pytest
 
 from fabric.http import Access, http_client
 from fabric.lab.netns import Lab, kill_pid, wait_for
+from fabric.lab.servers import uds_server_argv
 from tests.servers import ADMIN_TOKEN
 
 TOR_ASN = 65000
@@ -136,16 +137,7 @@ def build(lab: Lab, tmp: Path) -> FabricLab:
         "FABRIC_BOOTSTRAP_TOKEN": ADMIN_TOKEN,
     }
     api_cmd = (  # any namespace will do: the API is reached through its Unix socket
-        [
-            sys.executable,
-            "-m",
-            "fabric.cli.main",
-            "serve",
-            "--uds",
-            str(sock),
-            "--log-level",
-            "warning",
-        ],
+        uds_server_argv(sock),
         tmp / "api.log",
         env,
     )

@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -24,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from bgp.agent import exabgp_env
 from fabric.lab import deploy as lab_deploy
-from fabric.lab.demo import API, FABRICCTL, Fabric
+from fabric.lab.demo import Fabric
 from fabric.lab.netns import Lab, kill_pid, pids_in, sh, wait_for
+from fabric.lab.speakers import bare_exabgp
 from fabric.lab.topology import load
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,13 +40,6 @@ class Hijack:
     tor_kind: str
     victim: str  # the victim container's address
     rogue_block: str
-
-
-def fabricctl_text(fabric: Fabric, *args: str) -> str:
-    token = fabric.topo.nodes["controller"].env["FABRIC_BOOTSTRAP_TOKEN"]
-    ns = fabric.topo.namespace("controller")
-    return sh("ip", "netns", "exec", ns, "env", f"FABRIC_TOKEN={token}", *FABRICCTL, "--api",
-              API, *args).stdout  # fmt: skip
 
 
 def fib(fabric: Fabric, node: str) -> dict[str, set[str]]:
@@ -69,29 +61,12 @@ def rogue_speaker(fabric: Fabric, workdir: Path, prefixes: list[str]) -> subproc
         "    local-as 65002;\n    peer-as 65000;\n    family { ipv4 unicast; }\n"
         f"    static {{\n{routes}    }}\n}}\n"
     )
-    with (workdir / "rogue.out").open("ab") as log:
-        return subprocess.Popen(
-            [
-                "ip",
-                "netns",
-                "exec",
-                fabric.topo.namespace("h2"),
-                sys.executable,
-                "-m",
-                "exabgp",
-                "server",
-                str(conf),
-            ],
-            env=exabgp_env(workdir),
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )  # fmt: skip  (it ends with its namespace: destroy kills what runs inside by PID)
+    return bare_exabgp(fabric.topo.namespace("h2"), conf, workdir)
 
 
 def push_tor_config(fabric: Fabric, kind: str, base: Path) -> None:
     """Render the ToR's config with IPAM filters now, and load it (FRR) or switch to BIRD."""
-    rendered = fabricctl_text(fabric, "tor-config", "--tor", "tor", "--format", kind)
+    rendered = fabric.fabricctl_text("tor-config", "--tor", "tor", "--format", kind)
     run = lab_deploy.frr_run_dir(fabric.topo, "tor")
     if kind == "frr":
         (run / "frr.conf").write_text(rendered)

@@ -1,0 +1,131 @@
+"""IPAM throughput: the allocator in-process, and over HTTP with concurrent clients against
+the same server's trivial health endpoint as the ceiling, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import console, save, show
+from fabric import hosts, migrate, pools
+from fabric.db import Database
+from fabric.ipam import allocator
+from fabric.lab.servers import ADMIN, ApiServer
+
+HOSTS = 16
+TARGET_PER_SECOND = 2000
+
+
+def seed(db: Database) -> None:
+    with db.write() as s:
+        pools.create_pool(s, name="bench", cidr="10.128.0.0/12", block_size=24)
+        for h in range(HOSTS):
+            hosts.create_host(s, name=f"h{h}", address=f"192.0.2.{h + 1}", asn=65000 + h)
+
+
+def in_process(url: str, n: int) -> float:
+    db = Database(url)
+    migrate.upgrade(db.write_engine, db.url)
+    seed(db)
+    start = time.perf_counter()
+    for i in range(n):
+        with db.write() as s:
+            allocator.allocate(s, host=f"h{i % HOSTS}", handle=f"inproc-{i}")
+    elapsed = time.perf_counter() - start
+    db.dispose()
+    return n / elapsed
+
+
+def _client(args: tuple[str, str, int, int]) -> int:
+    url, kind, worker, count = args
+    ok = 0
+    with httpx.Client(base_url=url, headers=ADMIN, timeout=60) as http:
+        for i in range(count):
+            if kind == "health":
+                r = http.get("/healthz")
+            else:
+                body = {"host": f"h{(worker + i) % HOSTS}", "handle": f"w{worker}-{i}"}
+                r = http.post("/v1/allocations", json=body)
+            ok += r.status_code < 300
+    return ok
+
+
+def over_http(url: str, kind: str, n: int, clients: int) -> float:
+    jobs = [(url, kind, w, n // clients) for w in range(clients)]
+    with multiprocessing.get_context("spawn").Pool(clients) as pool:
+        pool.map(_client, [(url, "health", w, 2) for w in range(clients)])  # warm up
+        start = time.perf_counter()
+        done = sum(pool.map(_client, jobs))
+        elapsed = time.perf_counter() - start
+    if done != (n // clients) * clients:
+        raise RuntimeError(f"{kind}: only {done} of {n} requests succeeded")
+    return done / elapsed
+
+
+def run(smoke: bool = False) -> dict[str, Any]:
+    n, clients = (64, 4) if smoke else (4000, 16)
+    backends = {"sqlite": None}
+    pg = os.environ.get("FABRIC_BENCH_POSTGRES_URL")
+    if pg:
+        backends["postgres"] = pg
+    rows, results = [], {}
+    with tempfile.TemporaryDirectory(prefix="rf-bench-ipam-") as tmp:
+        for name, pg_url in backends.items():
+            url = pg_url or f"sqlite:///{Path(tmp) / f'{name}.db'}"
+            alone = in_process(pg_url or f"sqlite:///{Path(tmp) / f'{name}-inproc.db'}", n)
+            if pg_url:  # a clean database for the server
+                url = pg_url
+                db = Database(url)
+                with db.write_engine.begin() as conn:
+                    conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+                db.dispose()
+            server = ApiServer(url, Path(tmp) / f"api-{name}.log").wait_ready()
+            try:
+                with httpx.Client(base_url=server.url, headers=ADMIN) as http:
+                    http.post(
+                        "/v1/pools",
+                        json={"name": "bench", "cidr": "10.128.0.0/12", "block_size": 24},
+                    ).raise_for_status()
+                    for h in range(HOSTS):
+                        http.post(
+                            "/v1/hosts",
+                            json={"name": f"h{h}", "address": f"192.0.2.{h + 1}", "asn": 65000 + h},
+                        ).raise_for_status()
+                ceiling = over_http(server.url, "health", n, clients)
+                allocs = over_http(server.url, "allocate", n, clients)
+            finally:
+                server.stop()
+            results[name] = {
+                "in_process_per_s": alone,
+                "http_per_s": allocs,
+                "health_per_s": ceiling,
+                "share_of_ceiling": allocs / ceiling,
+                "requests": n,
+                "clients": clients,
+            }
+            rows.append(
+                (name, alone, allocs, ceiling, allocs / ceiling, allocs / TARGET_PER_SECOND)
+            )
+    show(
+        f"IPAM throughput ({n} allocations, {clients} clients)",
+        [
+            "backend",
+            "in-process /s",
+            "HTTP alloc /s",
+            "HTTP /healthz /s",
+            "÷ ceiling",
+            f"÷ target {TARGET_PER_SECOND}/s",
+        ],
+        rows,
+    )
+    if not smoke:
+        save("ipam", results)
+    else:
+        console.print("[dim]smoke run: results not written[/dim]")
+    return results

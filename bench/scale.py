@@ -1,0 +1,157 @@
+"""Scale: 1,000 hosts and up to 100,000 allocations.
+
+One host's advertisements call (flat as the fabric grows, target under 10 ms),
+the API's memory, and 1,000 agents' long-polls all woken by one change (target:
+within a second). Rows are written in bulk with SQL: this measures the API's
+reads, not the allocator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, insert, select, text
+
+from bench.common import console, percentiles, save, show
+from fabric.lab.servers import ADMIN, ApiServer
+from fabric.models import Allocation, Block, Host, Pool
+
+TARGET_MS = 10.0
+BLOCK = 64  # /26
+
+
+def grow(url: str, hosts: int, total: int) -> None:
+    """Add blocks and allocations, spread evenly over the hosts, up to ``total`` allocations
+    (``have`` must be a whole number of blocks: every call but the last grows by blocks)."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        pool_id = conn.scalar(select(Pool.id).where(Pool.name == "bench"))
+        host_ids = list(conn.scalars(select(Host.id).order_by(Host.id)))
+        have = conn.scalar(text("SELECT count(*) FROM allocations")) or 0
+        blocks, rows = [], []
+        for i in range(have // BLOCK, -(-total // BLOCK)):
+            third, fourth = divmod(i, 4)
+            blocks.append(
+                {
+                    "pool_id": pool_id,
+                    "cidr": f"10.{64 + third // 256}.{third % 256}.{fourth * BLOCK}/26",
+                    "host_id": host_ids[i % hosts],
+                    "allocated": min(BLOCK, total - i * BLOCK),
+                }
+            )
+        if blocks:
+            conn.execute(insert(Block), blocks)
+            ids = dict(conn.execute(select(Block.cidr, Block.id)).tuples().all())
+            for b in blocks:
+                net, base = b["cidr"].rsplit(".", 1)[0], int(b["cidr"].rsplit(".", 1)[1][:-3])
+                for k in range(b["allocated"]):
+                    rows.append(
+                        {
+                            "address": f"{net}.{base + k}",
+                            "family": 4,
+                            "block_id": ids[b["cidr"]],
+                            "host_id": b["host_id"],
+                            "handle": f"s-{b['cidr']}-{k}",
+                            "attributes": {},
+                        }
+                    )
+            for start in range(0, len(rows), 20_000):
+                conn.execute(insert(Allocation), rows[start : start + 20_000])
+    engine.dispose()
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def advertisements_ms(url: str, hosts: int, calls: int) -> list[float]:
+    samples = []
+    with httpx.Client(base_url=url, headers=ADMIN) as http:
+        for _ in range(calls):
+            host = f"h{random.randrange(hosts)}"
+            start = time.perf_counter()
+            http.get(f"/v1/hosts/{host}/advertisements").raise_for_status()
+            samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+async def wake_all(url: str, hosts: int) -> list[float]:
+    """``hosts`` long-polls held at once; one global peer change; seconds until each answered."""
+    limits = httpx.Limits(max_connections=hosts + 10, max_keepalive_connections=hosts + 10)
+    async with httpx.AsyncClient(base_url=url, headers=ADMIN, limits=limits, timeout=90) as http:
+        rev = (await http.get("/v1/hosts/h0/advertisements")).json()["revision"]
+        answered: list[float] = []
+
+        async def poll(h: int) -> None:
+            await http.get(f"/v1/hosts/h{h}/advertisements", params={"since": rev, "wait": 60})
+            answered.append(time.perf_counter())
+
+        tasks = [asyncio.create_task(poll(h)) for h in range(hosts)]
+        while (await http.get("/v1/revision")).json()["waiters"] < hosts:
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)  # every request is now held
+        changed = time.perf_counter()
+        body = {"name": f"wake-{rev}", "address": "192.0.2.254", "asn": 65535}
+        (await http.post("/v1/peers", json=body)).raise_for_status()
+        await asyncio.gather(*tasks)
+    return [t - changed for t in answered]
+
+
+def run(smoke: bool = False) -> dict[str, Any]:
+    hosts = 20 if smoke else 1000
+    sizes = [640, 1280] if smoke else [10_240, 102_400]
+    calls = 20 if smoke else 200
+    results: dict[str, Any] = {"hosts": hosts, "sizes": {}}
+    with tempfile.TemporaryDirectory(prefix="rf-bench-scale-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'scale.db'}"
+        env = {"FABRIC_LONGPOLL_MAX_SECONDS": "90"}
+        server = ApiServer(url, Path(tmp) / "api.log", env=env).wait_ready()
+        try:
+            with httpx.Client(base_url=server.url, headers=ADMIN, timeout=60) as http:
+                http.post(
+                    "/v1/pools", json={"name": "bench", "cidr": "10.64.0.0/10", "block_size": 26}
+                ).raise_for_status()
+                first = ipaddress.ip_address("172.16.0.1")
+                for h in range(hosts):
+                    body = {"name": f"h{h}", "asn": 65000, "address": str(first + h)}
+                    http.post("/v1/hosts", json=body).raise_for_status()
+            rows = []
+            for size in sizes:
+                grow(url, hosts, size)
+                samples = advertisements_ms(server.url, hosts, calls)
+                p = percentiles(samples)
+                mem = rss_mib(server.proc.pid)
+                results["sizes"][size] = {"advertisements_ms": p, "api_rss_mib": mem}
+                rows.append((size, statistics.median(samples), p["p99"], mem))
+            wake = wake_all_sync(server.url, hosts)
+            results["wake"] = percentiles(wake)
+        finally:
+            server.stop()
+    show(
+        f"Scale: {hosts} hosts (target: advertisements under {TARGET_MS:.0f} ms, flat)",
+        ["allocations", "advertisements p50 ms", "p99 ms", "API RSS MiB"],
+        rows,
+    )
+    w = results["wake"]
+    console.print(
+        f"{hosts} long-polls woken by one change: p50 {w['p50']:.3f}s, p99 {w['p99']:.3f}s, "
+        f"last {w['max']:.3f}s (target: all within 1 s)"
+    )
+    if not smoke:
+        save("scale", results)
+    return results
+
+
+def wake_all_sync(url: str, hosts: int) -> list[float]:
+    return asyncio.run(wake_all(url, hosts))
