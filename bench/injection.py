@@ -31,8 +31,8 @@ GOBGP_TARGET = 1.5  # ours no slower than 1.5x GoBGP
 
 
 class Bench:
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
+    def __init__(self, tmp: Path, timeout: float = 300) -> None:
+        self.tmp, self.timeout = tmp, timeout
         self.lab = Lab(tmp)
         self.tor = self.lab.ns("tor")
         self.spk = self.lab.ns("spk")
@@ -55,12 +55,12 @@ class Bench:
     def count(self) -> int:
         return self.session()[1]
 
-    def until(self, n: int, start: float, timeout: float = 300) -> float:
+    def until(self, n: int, start: float) -> float:
         """Seconds from ``start`` until the ToR holds ``n`` (or none); also notes when the
         session was first seen Established (``self.established_at``), to set session set-up
         apart from injection."""
         self.established_at: float | None = None
-        while time.perf_counter() - start < timeout:
+        while time.perf_counter() - start < self.timeout:
             up, count = self.session()
             now = time.perf_counter() - start
             if up and self.established_at is None:
@@ -344,7 +344,7 @@ def run(smoke: bool = False) -> dict[str, Any]:
     runs = 1 if smoke else 2
     tmp = Path(tempfile.mkdtemp(prefix="rf-bench-inject-"))
     tmp.chmod(0o755)
-    bench = Bench(tmp)
+    bench = Bench(tmp, timeout=60 if smoke else 300)
     results: dict[str, Any] = {}
     try:
         speakers: list[Any] = [Ours(bench), Bird(bench), GoBgp(bench)]
