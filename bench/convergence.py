@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -163,6 +164,7 @@ def run(smoke: bool = False) -> dict[str, Any]:
         if bare is not None:
             bare.wait(10)
         os.environ.pop("CLAB_LABDIR_BASE", None)
+        shutil.rmtree(base, ignore_errors=True)
     stats = {k: percentiles(v) for k, v in samples.items() if v}
     rows = []
     for ours, floor in (("allocate", "bare_up"), ("release", "bare_down")):

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from pydantic import Field
 
+from api.schemas.allocations import AllocationPublic
 from api.schemas.common import Public, Strict
 
 
@@ -45,16 +45,9 @@ class PeerSent(Public):
     sent: bool
 
 
-class IpTrace(Public):
-    address: str
-    family: int
-    host: str
-    handle: str
-    block: str
-    pool: str
-    borrowed: bool
-    attributes: dict[str, Any]
-    created_at: dt.datetime
+class IpTrace(AllocationPublic):
+    """An allocation, and who announces it to whom since when."""
+
     announced_by: str | None
     announced_as: str | None
     announced_since: str | None
