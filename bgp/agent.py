@@ -115,10 +115,7 @@ class Agent:
         """The injector's credentials as file paths: a secret never goes on a command line."""
         args = []
         if self.access.token:
-            token_file = self.state_dir / "token"
-            token_file.touch(mode=0o600)
-            token_file.write_text(self.access.token)
-            args += ["--token-file", str(token_file)]
+            args += ["--token-file", str(self.state_dir / "token")]
         if self.access.ca_file:
             args += ["--ca-file", str(self.access.ca_file.resolve())]
         return args
@@ -209,8 +206,16 @@ class Agent:
             if new != self.config:
                 self.apply(new)
 
+    def write_token(self) -> None:
+        """Once per start: the injector reads it (0600) instead of taking it on argv."""
+        if self.access.token:
+            token_file = self.state_dir / "token"
+            token_file.touch(mode=0o600)
+            token_file.write_text(self.access.token)
+
     def run(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.write_token()
         data = None
         while data is None and not self.stopping.is_set():
             data = self.fetch_speaker()

@@ -84,11 +84,11 @@ def routes(
 ) -> None:
     """What the host should announce, what it announced (and since when), the difference."""
     from fabric.cli.common import client
-    from fabric.cli.output import console, emit, field, tick
+    from fabric.cli.output import console, emit, field, print_json, tick
 
     view = client(ctx).get(f"/v1/hosts/{host}/routes")
     if as_json:
-        emit(view, [], as_json=True)
+        print_json(view)
         return
     columns = [
         ("prefix", field("prefix")), ("kind", field("kind")),
