@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -80,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.db = db
     app.state.hub = hub
+    app.state.write_gate = asyncio.Lock()  # api/deps.py: write_session
     app.state.tokens = TokenCache(db)
     app.state.metrics = ApiMetrics(db, hub)
     errors.install(app)

@@ -8,7 +8,7 @@ latencies and long-poll waiters are this replica's own. One registry per app.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -93,7 +93,7 @@ def observe(which: str) -> Any:
     """A dependency timing the whole request, commit included: declare it first, so its
     teardown runs after the write session's."""
 
-    def timer(request: Request) -> Iterator[None]:
+    async def timer(request: Request) -> AsyncIterator[None]:  # async: no thread-pool hop
         start = time.perf_counter()
         yield
         histogram: Histogram = getattr(request.app.state.metrics, which)

@@ -2,10 +2,13 @@
 
 One refresher task per API process reads which hosts changed since the last
 revision it saw (one indexed query per change, whatever the number of
-waiters) and wakes only their waiters. It runs when this process commits a
-change, when PostgreSQL NOTIFYs a change made by another replica (a listener
-thread with its own connection), and every ``revision_poll_seconds`` as a
-safety net (the only cross-process signal on SQLite).
+waiters), reads the desired state of those with a long-poll waiting, all in a
+few queries, and hands it to them: a change that touches every host (a global
+peer) wakes a thousand waiters with one read, not a thousand. It runs when
+this process commits a change, when PostgreSQL NOTIFYs a change made by
+another replica (a listener thread with its own connection), and every
+``revision_poll_seconds`` as a safety net (the only cross-process signal on
+SQLite).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sqlalchemy.engine import make_url
 from starlette.concurrency import run_in_threadpool
 
 from fabric.db import NOTIFY_CHANNEL, Database, current_revision
+from fabric.desired import DesiredState, desired_states
 from fabric.models import Host
 
 log = logging.getLogger(__name__)
@@ -31,7 +35,9 @@ class RevisionHub:
         self.db = db
         self.poll_seconds = poll_seconds
         self.revision = 0
-        self._events: dict[str, asyncio.Event] = {}
+        # Per host, one future shared by its waiters: the state read for them, or None
+        # (read it yourself: the hub could not, or is stopping).
+        self._waiting: dict[str, asyncio.Future[DesiredState | None]] = {}
         self.waiting = 0  # long-polls held right now
         self._dirty = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -41,7 +47,7 @@ class RevisionHub:
 
     @property
     def waiters(self) -> int:
-        return len(self._events)
+        return len(self._waiting)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -62,8 +68,9 @@ class RevisionHub:
                 await asyncio.wait_for(asyncio.shield(self._task), 5)
             except TimeoutError:
                 self._task.cancel()
-        for event in self._events.values():
-            event.set()
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_result(None)
         if self._listener is not None:
             await run_in_threadpool(self._listener.join, 5)
 
@@ -72,19 +79,26 @@ class RevisionHub:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._dirty.set)
 
-    def event_for(self, host: str) -> asyncio.Event:
+    def interest(self, host: str) -> asyncio.Future[DesiredState | None]:
         """Register interest in a host before reading its state, so no change slips between."""
-        return self._events.setdefault(host, asyncio.Event())
+        future = self._waiting.get(host)
+        if future is None or future.done():
+            future = self._waiting[host] = asyncio.get_running_loop().create_future()
+        return future
 
-    async def wait(self, event: asyncio.Event, timeout: float) -> bool:
+    async def wait(
+        self, future: asyncio.Future[DesiredState | None], timeout: float
+    ) -> tuple[bool, DesiredState | None]:
+        """(woken, the state the hub read for this host or None); (False, None) on timeout."""
         self.waiting += 1
         try:
-            await asyncio.wait_for(event.wait(), timeout)
+            # Shielded: the future is shared by the host's waiters; one timing out must
+            # not cancel it for the others.
+            return True, await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:
-            return False
+            return False, None
         finally:
             self.waiting -= 1
-        return True
 
     async def _run(self) -> None:
         while not self._stop.is_set():
@@ -93,28 +107,46 @@ class RevisionHub:
             self._dirty.clear()
             if self._stop.is_set():
                 break
+            waiting = set(self._waiting)
             try:
-                revision, changed = await run_in_threadpool(self._changed_since, self.revision)
+                revision, changed, states = await run_in_threadpool(
+                    self._changed_since, self.revision, waiting
+                )
             except Exception:  # the loop must outlive a database hiccup
                 log.exception("revision refresh failed; retrying")
                 continue
+            if changed is None:  # nobody was waiting: the hosts were not looked at
+                if self._waiting:  # someone arrived meanwhile: look again, properly
+                    self._dirty.set()
+                    continue
+                self.revision = max(self.revision, revision)
+                continue
             self.revision = max(self.revision, revision)
             for name in changed:
-                event = self._events.pop(name, None)
-                if event is not None:
-                    event.set()
+                future = self._waiting.pop(name, None)
+                if future is not None and not future.done():
+                    # A waiter that arrived during the read gets None and reads for itself.
+                    future.set_result(states.get(name))
 
     def _read_revision(self) -> int:
         with self.db.read() as session:
             return current_revision(session)
 
-    def _changed_since(self, revision: int) -> tuple[int, list[str]]:
+    def _changed_since(
+        self, revision: int, waiting: set[str]
+    ) -> tuple[int, list[str] | None, dict[str, DesiredState]]:
+        """The revision now, the hosts changed since ``revision`` (None: not looked at, as
+        nobody waits: a burst of allocations with no agent listening costs one tiny query
+        each), and the desired state of those of them in ``waiting``."""
         with self.db.read() as session:
             current = current_revision(session)
             if current == revision:
-                return current, []
-            names = session.scalars(select(Host.name).where(Host.revision > revision))
-            return current, list(names)
+                return current, [], {}
+            if not waiting:
+                return current, None, {}
+            changed = list(session.scalars(select(Host).where(Host.revision > revision)))
+            states = desired_states(session, [h for h in changed if h.name in waiting])
+            return current, [h.name for h in changed], states
 
     def _listen(self) -> None:
         url = make_url(self.db.url).set(drivername="postgresql")

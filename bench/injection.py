@@ -1,33 +1,42 @@
-"""Route injection into the same FRR ToR: our agent, BIRD 2 and GoBGP, side by side.
+"""Route injection into the same FRR ToR: GoBGP, ours, ExaBGP alone, and BIRD 2, side by side.
 
-For N /32s: seconds from starting the speaker until the ToR's RIB holds all N
-(session set-up included), seconds from the withdraw until it holds none, and
-the speaker's peak memory (VmHWM, summed over its processes). Ours is the whole
-path: allocation rows in the API → route-injection process → ExaBGP → FRR.
+For N /32s, with the speaker's session already Established and holding nothing: seconds from
+handing the speaker N routes until the ToR's RIB holds all N, and from the withdraw until it
+holds none, and the speaker's peak memory (VmHWM summed over its processes). Ours is the whole
+path: allocation rows committed in the API's database → long-poll → route-injection process →
+ExaBGP → FRR. "ExaBGP alone" is ExaBGP on the same rendered config fed the same lines by a
+process that does nothing else: what ours takes beyond it is ours. Ours is also timed
+restarting with N allocations present (a host reboot: agent start → ToR holds all N).
 """
 
 from __future__ import annotations
 
 import functools
 import shutil
-import struct
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, text
 
 from bench.common import console, median_of, save, show
-from bench.scale import grow
+from bench.scale import bump_revisions, grow
+from bgp.agent import exabgp_env
 from fabric.http import Access, http_client
 from fabric.lab.netns import Lab, kill_pid, pids_in, wait_for
 from fabric.lab.servers import ADMIN_TOKEN, uds_server_argv
+from fabric.render.exabgp import Speaker, SpeakerPeer, render
 
 TOR, SPK = "10.0.9.0", "10.0.9.1"
 TOR_AS, SPK_AS = 65000, 65009
 GOBGP_TARGET = 1.5  # ours no slower than 1.5x GoBGP
+GOBGP_API = "127.0.0.1:50051"
+GOBGP_CLI = ("gobgp", "-u", "127.0.0.1", "-p", "50051")
 
 
 class Bench:
@@ -92,6 +101,8 @@ class Bench:
 
 
 class Ours:
+    """Allocation rows in the API → agent → route-injection process → ExaBGP → FRR."""
+
     name = "routed-fabric (ExaBGP)"
 
     def __init__(self, bench: Bench) -> None:
@@ -104,12 +115,7 @@ class Ours:
             "FABRIC_BOOTSTRAP_TOKEN": ADMIN_TOKEN,
             "FABRIC_REVISION_POLL_SECONDS": "0.05",
         }
-        bench.lab.spawn(
-            bench.tor,
-            uds_server_argv(sock),
-            bench.tmp / "api.log",
-            env,
-        )
+        bench.lab.spawn(bench.tor, uds_server_argv(sock), bench.tmp / "api.log", env)
         self.api_url = f"unix://{sock}"
         api = http_client(self.api_url, timeout=30, access=Access(ADMIN_TOKEN))
         wait_for("the API", lambda: sock.exists() and _ok(api), 30)
@@ -121,48 +127,43 @@ class Ours:
         api.post(
             "/v1/peers",
             json={
-                "name": "tor",
-                "address": TOR,
-                "asn": TOR_AS,
-                "scope": "host",
-                "host": "s1",
-                "hold_time": 9,
-                "keepalive": 3,
+                "name": "tor", "address": TOR, "asn": TOR_AS, "scope": "host", "host": "s1",
+                "hold_time": 9, "keepalive": 3,
             },
-        )
+        )  # fmt: skip
         token = api.post("/v1/tokens", json={"name": "s1", "role": "agent", "host": "s1"})
         self.token_file = bench.tmp / "agent.token"
         self.token_file.write_text(token.json()["token"])
         api.close()
 
-    def announce(self, n: int) -> float:
-        grow(self.url, 1, n)
+    def start(self) -> None:
         state = self.b.tmp / "agent"
         shutil.rmtree(state, ignore_errors=True)
         state.mkdir()
-        start = time.perf_counter()
         self.b.lab.spawn(
             self.b.spk,
             [
-                sys.executable,
-                "-m",
-                "fabric.cli.main",
-                "--token-file",
-                str(self.token_file),
-                "agent",
-                "--api",
-                self.api_url,
-                "--host",
-                "s1",
-                "--state-dir",
-                str(state),
-                "--no-kernel",
-                "--metrics",
-                "",
+                sys.executable, "-m", "fabric.cli.main", "--token-file", str(self.token_file),
+                "agent", "--api", self.api_url, "--host", "s1", "--state-dir", str(state),
+                "--no-kernel", "--metrics", "",
             ],
             state / "agent.log",
-        )
-        return self.b.until(n, start)
+        )  # fmt: skip
+
+    def inject(self, n: int) -> float:
+        grow(self.url, 1, n, bump=True)  # the clock starts at its commit
+        return self.b.until(n, time.perf_counter())
+
+    def restart(self, n: int) -> float:
+        """The agent (and ExaBGP) start with N allocations already there: a host's reboot.
+        Run after a withdraw, so the ToR holds none (no graceful-restart stale routes)."""
+        self.b.stop_speaker()
+        grow(self.url, 1, n, bump=True)
+        start = time.perf_counter()
+        self.start()
+        up = self.b.until(n, start)
+        self.withdraw()
+        return up
 
     def withdraw(self) -> float:
         engine = create_engine(self.url)
@@ -170,11 +171,46 @@ class Ours:
         with engine.begin() as conn:
             conn.execute(text("DELETE FROM allocations"))
             conn.execute(text("DELETE FROM blocks"))
-            rev = conn.scalar(
-                text("UPDATE fabric_state SET revision = revision + 1 RETURNING revision")
-            )
-            conn.execute(text("UPDATE hosts SET revision = :r"), {"r": rev})
+            bump_revisions(conn)
         engine.dispose()
+        return self.b.until(0, start)
+
+
+class ExaBgpFloor:
+    """ExaBGP on the same rendered config, fed the same lines by a process that does nothing
+    else (``bench/exabgp_feeder.py``): the floor of any ExaBGP-based speaker."""
+
+    name = "ExaBGP alone (floor)"
+
+    def __init__(self, bench: Bench) -> None:
+        self.b = bench
+        self.work = bench.tmp / "floor"
+
+    def start(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
+        self.work.mkdir()
+        speaker = Speaker(
+            host="floor", address=SPK, asn=SPK_AS,
+            peers=[SpeakerPeer(address=TOR, asn=TOR_AS, hold_time=9, graceful_restart=0)],
+        )  # fmt: skip
+        conf = self.work / "exabgp.conf"
+        # By path: ExaBGP starts its processes elsewhere than our working directory.
+        feeder = [sys.executable, str(Path(__file__).with_name("exabgp_feeder.py")), str(self.work)]
+        conf.write_text(render(speaker, feeder))
+        self.b.lab.spawn(
+            self.b.spk, [sys.executable, "-m", "exabgp", "server", str(conf)],
+            self.work / "exabgp.out", exabgp_env(self.work),
+        )  # fmt: skip
+
+    def inject(self, n: int) -> float:
+        (self.work / "prefixes").write_text("\n".join(self.b.prefixes(n)))
+        start = time.perf_counter()
+        (self.work / "go").touch()
+        return self.b.until(n, start)
+
+    def withdraw(self) -> float:
+        start = time.perf_counter()
+        (self.work / "withdraw").touch()
         return self.b.until(0, start)
 
 
@@ -194,56 +230,34 @@ class Bird:
             "  hold time 9;\n  ipv4 { import none; export all; };\n}\n"
         )
 
-    def announce(self, n: int) -> float:
-        self._write(self.b.prefixes(n))
-        start = time.perf_counter()
-        self.b.lab.run(
-            self.b.spk,
-            "bird",
-            "-c",
-            str(self.conf),
-            "-s",
-            str(self.sock),
-            "-P",
-            str(self.b.tmp / "bird.pid"),
-        )
-        return self.b.until(n, start)
-
-    def withdraw(self) -> float:
+    def start(self) -> None:
         self._write([])
+        self.b.lab.run(
+            self.b.spk, "bird", "-c", str(self.conf), "-s", str(self.sock),
+            "-P", str(self.b.tmp / "bird.pid"),
+        )  # fmt: skip
+
+    def _configure(self, prefixes: list[str], n: int) -> float:
+        self._write(prefixes)  # written before the clock starts: BIRD parses it on configure
         start = time.perf_counter()
         self.b.lab.run(self.b.spk, "birdc", "-s", str(self.sock), "configure")
-        return self.b.until(0, start)
+        return self.b.until(n, start)
 
+    def inject(self, n: int) -> float:
+        return self._configure(self.b.prefixes(n), n)
 
-def mrt_file(path: Path, prefixes: list[str]) -> None:
-    """A TABLE_DUMP_V2 file (RFC 6396) of the prefixes, next hop the speaker: gobgp's fast path."""
-
-    def record(subtype: int, body: bytes) -> bytes:
-        return struct.pack("!IHHI", 0, 13, subtype, len(body)) + body
-
-    peer = struct.pack(
-        "!B4s4sI", 0x02, bytes(map(int, SPK.split("."))), bytes(map(int, SPK.split("."))), SPK_AS
-    )
-    out = [record(1, struct.pack("!4sHH", bytes(4), 0, 1) + peer)]
-    attrs = (
-        b"\x40\x01\x01\x00" + b"\x40\x02\x00" + b"\x40\x03\x04" + bytes(map(int, SPK.split(".")))
-    )
-    for seq, prefix in enumerate(prefixes):
-        addr, length = prefix.split("/")
-        plen = int(length)
-        raw = bytes(map(int, addr.split(".")))[: (plen + 7) // 8]
-        entry = struct.pack("!HIH", 0, 0, len(attrs)) + attrs
-        out.append(record(2, struct.pack("!IB", seq, plen) + raw + struct.pack("!H", 1) + entry))
-    path.write_bytes(b"".join(out))
+    def withdraw(self) -> float:
+        return self._configure([], 0)
 
 
 class GoBgp:
-    name = "GoBGP (gRPC, MRT inject)"
+    """gobgpd fed through its gRPC API (``AddPathStream``, 1,000 paths a request), as kube-router
+    does; the client connects and builds its requests before the clock starts."""
+
+    name = "GoBGP (gRPC)"
 
     def __init__(self, bench: Bench) -> None:
         self.b = bench
-        self.injects = 0
         self.conf = bench.tmp / "gobgp.toml"
         self.conf.write_text(
             f'[global.config]\n  as = {SPK_AS}\n  router-id = "{SPK}"\n  port = -1\n'
@@ -252,46 +266,36 @@ class GoBgp:
             "    keepalive-interval = 3\n"
         )
 
-    def rib_size(self) -> int:
-        out = self.b.lab.run(self.b.spk, "gobgp", "-p", "50051", "global", "rib", "summary").stdout
-        return int(out.split("Destination:")[1].split(",")[0]) if "Destination:" in out else 0
-
-    def gobgp(self, *args: str, check: bool = True) -> int:
-        return self.b.lab.run(self.b.spk, "gobgp", "-p", "50051", *args, check=check).returncode
-
-    def announce(self, n: int) -> float:
-        mrt = self.b.tmp / f"routes-{n}.mrt"
-        mrt_file(mrt, self.b.prefixes(n))
-        start = time.perf_counter()
+    def start(self) -> None:
         self.b.lab.spawn(
             self.b.spk,
-            ["gobgpd", "-f", str(self.conf), "--api-hosts", "127.0.0.1:50051", "-l", "warn"],
+            ["gobgpd", "-f", str(self.conf), "--api-hosts", GOBGP_API, "-l", "warn"],
             self.b.tmp / "gobgpd.log",
         )
-        wait_for(
-            "gobgpd's API",
-            lambda: (
-                self.b.lab.run(self.b.spk, "gobgp", "-p", "50051", "global", check=False).returncode
-                == 0
-            ),
-            30,
-        )
-        # gobgp's CLI closes its stream early and a few paths of a batch can go missing
-        # (seen here with gobgp 3.10): inject again (same paths, no new UPDATE) until its RIB
-        # holds all N. The time counts every attempt; how many it took is recorded.
-        self.injects = 0
-        while self.injects < 10:
-            self.gobgp("mrt", "inject", "global", str(mrt))
-            self.injects += 1
-            if self.rib_size() >= n:
-                break
-        return self.b.until(n, start)
+
+    def inject(self, n: int) -> float:
+        listing = self.b.tmp / f"prefixes-{n}.txt"
+        listing.write_text("\n".join(self.b.prefixes(n)))
+        argv = [sys.executable, "-m", "bench.gobgp_api", GOBGP_API, SPK, str(listing)]
+        with subprocess.Popen(
+            ["ip", "netns", "exec", self.b.spk, *argv],  # where gobgpd's API listens
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        ) as client:  # fmt: skip
+            assert client.stdout is not None and client.stdin is not None
+            if client.stdout.readline().strip() != "ready":
+                raise RuntimeError("the gRPC client could not reach gobgpd")
+            start = time.perf_counter()
+            client.stdin.write("go\n")
+            client.stdin.flush()
+            held = self.b.until(n, start)
+            if client.wait(timeout=self.b.timeout) != 0:
+                raise RuntimeError(f"the gRPC client failed ({client.returncode})")
+        return held
 
     def withdraw(self) -> float:
         start = time.perf_counter()
-        self.b.lab.run(
-            self.b.spk, "gobgp", "-p", "50051", "global", "rib", "-a", "ipv4", "del", "all"
-        )
+        self.b.lab.run(self.b.spk, "gobgp", "-u", "127.0.0.1", "-p", GOBGP_API.split(":")[1],
+                       "global", "rib", "-a", "ipv4", "del", "all")  # fmt: skip
         return self.b.until(0, start)
 
 
@@ -302,14 +306,16 @@ def _ok(api: Any) -> bool:
         return False
 
 
-def _one_run(
-    bench: Bench, speaker: Any, n: int, established: list[float], peaks: list[float],
-    downs: list[float],
-) -> float:  # fmt: skip
-    up = float(speaker.announce(n))
-    established.append(up - (bench.established_at or 0.0))
-    peaks.append(bench.peak_mib())
-    downs.append(speaker.withdraw())
+def _one_run(bench: Bench, speaker: Any, n: int, row: dict[str, list[float]]) -> float:
+    speaker.start()
+    wait_for("the session", lambda: bench.session()[0], 60)
+    up = float(speaker.inject(n))
+    row["peak_mib"].append(bench.peak_mib())
+    row["withdraw_s"].append(speaker.withdraw())
+    if hasattr(speaker, "restart"):
+        restart = speaker.restart(n)
+        row["restart_s"].append(restart)
+        row["restart_after_established_s"].append(restart - (bench.established_at or 0.0))
     bench.stop_speaker()
     return up
 
@@ -318,36 +324,36 @@ def measure_speaker(
     bench: Bench, speaker: Any, sizes: list[int], runs: int, results: dict[str, Any]
 ) -> None:
     for n in sizes:
-        ups: list[float] = []
-        downs: list[float] = []
-        peaks: list[float] = []
-        established: list[float] = []
-
-        one = functools.partial(_one_run, bench, speaker, n, established, peaks, downs)
-        up, ups = median_of(runs, one)
+        row: dict[str, list[float]] = defaultdict(list)
+        up, ups = median_of(runs, functools.partial(_one_run, bench, speaker, n, row))
         results.setdefault(speaker.name, {})[n] = {
-            "announce_s": up,
-            "announce_runs": ups,
-            "after_established_s": sorted(established)[len(established) // 2],
-            "withdraw_s": sorted(downs)[len(downs) // 2],
-            "peak_mib": max(peaks),
+            "inject_s": up,
+            "inject_runs": ups,
+            **{k: (max(v) if k == "peak_mib" else statistics.median(v)) for k, v in row.items()},
         }
-        console.print(f"[dim]{speaker.name} {n}: {up:.2f}s up, peak {max(peaks):.0f} MiB")
+        console.print(f"[dim]{speaker.name} {n}: {up:.2f}s, peak {max(row['peak_mib']):.0f} MiB")
 
 
 def _cell(results: dict[str, Any], n: int, key: str) -> Any:
     return results.get(n, {}).get(key, "-")
 
 
+def _ratio(a: dict[str, Any], b: dict[str, Any], n: int) -> Any:
+    if n not in a or n not in b:
+        return "-"
+    # The ToR is polled every 20 ms: that is the resolution of every figure here.
+    return a[n]["inject_s"] / max(b[n]["inject_s"], 0.02)
+
+
 def run(smoke: bool = False) -> dict[str, Any]:
     sizes = [100] if smoke else [1_000, 10_000, 50_000]
-    runs = 1 if smoke else 2
+    runs = 1 if smoke else 3
     tmp = Path(tempfile.mkdtemp(prefix="rf-bench-inject-"))
     tmp.chmod(0o755)
     bench = Bench(tmp, timeout=60 if smoke else 300)
     results: dict[str, Any] = {}
     try:
-        speakers: list[Any] = [Ours(bench), Bird(bench), GoBgp(bench)]
+        speakers: list[Any] = [GoBgp(bench), Ours(bench), ExaBgpFloor(bench), Bird(bench)]
         for speaker in speakers:
             try:
                 measure_speaker(bench, speaker, sizes, runs, results)
@@ -355,33 +361,31 @@ def run(smoke: bool = False) -> dict[str, Any]:
                 console.print(f"[red]{speaker.name} failed:[/red] {exc}")
                 results[speaker.name] = {"error": str(exc)}
                 bench.stop_speaker()
-
     finally:
         bench.lab.destroy()
         shutil.rmtree(tmp, ignore_errors=True)
-    ours, bird, gobgp = (results.get(s.name, {}) for s in speakers)
-    up_rows, down_rows = [], []
-    for n in sizes:
-        cols = [(r, k) for k in ("announce_s", "after_established_s") for r in (ours, gobgp, bird)]
-        ratio: Any = "-"
-        if n in ours and n in gobgp:
-            # The RIB is polled every 20 ms: that is the resolution of "after Established".
-            ratio = ours[n]["after_established_s"] / max(gobgp[n]["after_established_s"], 0.02)
-        up_rows.append((n, *(_cell(r, n, k) for r, k in cols), ratio))
-        down_rows.append((n, *(_cell(r, n, "withdraw_s") for r in (ours, gobgp, bird)),
-                          *(_cell(r, n, "peak_mib") for r in (ours, gobgp, bird))))  # fmt: skip
+    gobgp, ours, floor, bird = (results.get(s.name, {}) for s in speakers)
+    every = (gobgp, ours, floor, bird)
     show(
-        f"Route injection into one FRR ToR: seconds until it holds all N (median of {runs}), "
-        f"from process start and from Established; target ours ≤ {GOBGP_TARGET}× GoBGP",
-        ["N", "ours", "GoBGP", "BIRD", "ours after est.", "GoBGP after est.",
-         "BIRD after est.", "ours ÷ GoBGP"],
-        up_rows,
+        f"Route injection into an established session: seconds until the FRR ToR holds all N "
+        f"(median of {runs}); target ours ≤ {GOBGP_TARGET}× GoBGP",
+        ["N", "GoBGP", "ours", "ExaBGP floor", "BIRD", "ours ÷ GoBGP", "ours ÷ floor"],
+        [(n, *(_cell(r, n, "inject_s") for r in every), _ratio(ours, gobgp, n),
+          _ratio(ours, floor, n)) for n in sizes],
     )  # fmt: skip
     show(
-        "Withdraw (seconds until the ToR holds none) and speaker peak memory (MiB)",
-        ["N", "ours", "GoBGP", "BIRD", "ours MiB", "GoBGP MiB", "BIRD MiB"],
-        down_rows,
-    )
+        "Withdraw (seconds until the ToR holds none) and peak memory of the speaker's processes",
+        ["N", "GoBGP", "ours", "ExaBGP floor", "BIRD", "GoBGP MiB", "ours MiB", "floor MiB",
+         "BIRD MiB"],
+        [(n, *(_cell(r, n, "withdraw_s") for r in every), *(_cell(r, n, "peak_mib") for r in every))
+         for n in sizes],
+    )  # fmt: skip
+    show(
+        "Ours restarting with N allocations (a host reboot): agent start → ToR holds all N",
+        ["N", "seconds", "of which after Established"],
+        [(n, _cell(ours, n, "restart_s"), _cell(ours, n, "restart_after_established_s"))
+         for n in sizes],
+    )  # fmt: skip
     if not smoke:
         save("injection", {"sizes": sizes, "runs": runs, "results": results})
     return results

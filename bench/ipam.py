@@ -36,7 +36,7 @@ def in_process(url: str, n: int) -> float:
     start = time.perf_counter()
     for i in range(n):
         with db.write() as s:
-            allocator.allocate(s, host=f"h{i % HOSTS}", handle=f"inproc-{i}")
+            allocator.allocate_described(s, host=f"h{i % HOSTS}", handle=f"inproc-{i}")
     elapsed = time.perf_counter() - start
     db.dispose()
     return n / elapsed

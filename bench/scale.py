@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import multiprocessing
 import random
 import statistics
 import tempfile
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import Connection, create_engine, insert, select, text
 
 from bench.common import console, percentiles, save, show
 from fabric.lab.servers import ADMIN, ApiServer
@@ -28,9 +29,16 @@ TARGET_MS = 10.0
 BLOCK = 64  # /26
 
 
-def grow(url: str, hosts: int, total: int) -> None:
+def bump_revisions(conn: Connection) -> None:
+    """What a write through the API does besides its rows: every host's long-poll wakes."""
+    rev = conn.scalar(text("UPDATE fabric_state SET revision = revision + 1 RETURNING revision"))
+    conn.execute(text("UPDATE hosts SET revision = :r"), {"r": rev})
+
+
+def grow(url: str, hosts: int, total: int, bump: bool = False) -> None:
     """Add blocks and allocations, spread evenly over the hosts, up to ``total`` allocations
-    (``have`` must be a whole number of blocks: every call but the last grows by blocks)."""
+    (``have`` must be a whole number of blocks: every call but the last grows by blocks);
+    ``bump``: tell running agents, in the same transaction."""
     engine = create_engine(url)
     with engine.begin() as conn:
         pool_id = conn.scalar(select(Pool.id).where(Pool.name == "bench"))
@@ -65,6 +73,8 @@ def grow(url: str, hosts: int, total: int) -> None:
                     )
             for start in range(0, len(rows), 20_000):
                 conn.execute(insert(Allocation), rows[start : start + 20_000])
+        if bump:
+            bump_revisions(conn)
     engine.dispose()
 
 
@@ -86,25 +96,47 @@ def advertisements_ms(url: str, hosts: int, calls: int) -> list[float]:
     return samples
 
 
-async def wake_all(url: str, hosts: int) -> list[float]:
-    """``hosts`` long-polls held at once; one global peer change; seconds until each answered."""
-    limits = httpx.Limits(max_connections=hosts + 10, max_keepalive_connections=hosts + 10)
+WAKE_CLIENTS = 4  # processes holding the long-polls between them
+
+
+async def _hold(url: str, names: list[str], since: int) -> list[float]:
+    """Long-poll every host of ``names`` at once; when each answered (``time.monotonic``, one
+    clock for every process on the machine)."""
+    limits = httpx.Limits(max_connections=len(names) + 5, max_keepalive_connections=len(names))
     async with httpx.AsyncClient(base_url=url, headers=ADMIN, limits=limits, timeout=90) as http:
-        rev = (await http.get("/v1/hosts/h0/advertisements")).json()["revision"]
-        answered: list[float] = []
 
-        async def poll(h: int) -> None:
-            await http.get(f"/v1/hosts/h{h}/advertisements", params={"since": rev, "wait": 60})
-            answered.append(time.perf_counter())
+        async def poll(name: str) -> float:
+            r = await http.get(
+                f"/v1/hosts/{name}/advertisements", params={"since": since, "wait": 60}
+            )
+            r.raise_for_status()
+            return time.monotonic()
 
-        tasks = [asyncio.create_task(poll(h)) for h in range(hosts)]
-        while (await http.get("/v1/revision")).json()["waiters"] < hosts:
-            await asyncio.sleep(0.2)
-        await asyncio.sleep(1.0)  # every request is now held
-        changed = time.perf_counter()
-        body = {"name": f"wake-{rev}", "address": "192.0.2.254", "asn": 65535}
-        (await http.post("/v1/peers", json=body)).raise_for_status()
-        await asyncio.gather(*tasks)
+        return list(await asyncio.gather(*(poll(n) for n in names)))
+
+
+def _hold_sync(args: tuple[str, list[str], int]) -> list[float]:
+    return asyncio.run(_hold(*args))
+
+
+def wake_all_sync(url: str, hosts: int) -> list[float]:
+    """``hosts`` long-polls held at once; one global peer change; seconds until each answered.
+
+    The polls are spread over several client processes: one asyncio client holding 1,000
+    connections spent seconds in its own connection pool, which measured the client."""
+    with httpx.Client(base_url=url, headers=ADMIN, timeout=60) as http:
+        since = http.get("/v1/hosts/h0/advertisements").json()["revision"]
+        names = [f"h{h}" for h in range(hosts)]
+        shares = [(url, names[i::WAKE_CLIENTS], since) for i in range(WAKE_CLIENTS)]
+        with multiprocessing.get_context("spawn").Pool(WAKE_CLIENTS) as pool:
+            pending = pool.map_async(_hold_sync, shares)
+            while http.get("/v1/revision").json()["waiters"] < hosts:
+                time.sleep(0.2)
+            time.sleep(1.0)  # every request is now held
+            changed = time.monotonic()
+            body = {"name": f"wake-{since}", "address": "192.0.2.254", "asn": 65535}
+            http.post("/v1/peers", json=body).raise_for_status()
+            answered = [t for share in pending.get(timeout=120) for t in share]
     return [t - changed for t in answered]
 
 
@@ -151,7 +183,3 @@ def run(smoke: bool = False) -> dict[str, Any]:
     if not smoke:
         save("scale", results)
     return results
-
-
-def wake_all_sync(url: str, hosts: int) -> list[float]:
-    return asyncio.run(wake_all(url, hosts))

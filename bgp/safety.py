@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bgp import exabgp_api
+
 
 @dataclass
 class Verdict:
@@ -27,18 +29,20 @@ def check(state: dict[str, Any], allow: Sequence[str] = ()) -> Verdict:
     for advert in state.get("advertisements", []):
         prefix, kind = advert["prefix"], advert["kind"]
         try:
-            net = ipaddress.ip_network(prefix, strict=True)
-        except ValueError:
+            if not isinstance(prefix, str):
+                raise TypeError(prefix)
+            text = exabgp_api.canonical(prefix)
+        except (ValueError, TypeError):
             verdict.refused[str(prefix)[:64]] = "not a prefix"
             continue
-        if kind == "block" and str(net) not in blocks:
-            verdict.refused[str(net)] = "block not affine to this host"
-        elif kind != "block" and net.prefixlen != net.max_prefixlen:
-            verdict.refused[str(net)] = "a workload route must be a host route"
-        elif limits and not any(_inside(net, lim) for lim in limits):
-            verdict.refused[str(net)] = "outside the locally allowed ranges"
+        if kind == "block" and text not in blocks:
+            verdict.refused[text] = "block not affine to this host"
+        elif kind != "block" and not exabgp_api.is_host_route(text):
+            verdict.refused[text] = "a workload route must be a host route"
+        elif limits and not any(_inside(ipaddress.ip_network(text), lim) for lim in limits):
+            verdict.refused[text] = "outside the locally allowed ranges"
         else:
-            verdict.allowed.add(str(net))
+            verdict.allowed.add(text)
     return verdict
 
 

@@ -56,20 +56,26 @@ def _key(obj: Base) -> str:
     return f"{table}/{getattr(obj, 'id', '?')}"
 
 
-def record(session: Session, action: str, obj: Base, before: Any, after: Any) -> None:
+def entry(
+    session: Session, action: str, entity: str, key: str, before: Any, after: Any
+) -> dict[str, Any]:
+    """The column values of one audit entry, the caller taken from the session."""
     who = session.info.get("principal")
-    session.add(
-        AuditEntry(
-            token_name=getattr(who, "name", None),
-            role=getattr(who, "role", None),
-            request=session.info.get("request"),
-            action=action,
-            entity=obj.__tablename__,
-            key=_key(obj)[:128],
-            before=before,
-            after=after,
-        )
-    )
+    return {
+        "token_name": getattr(who, "name", None),
+        "role": getattr(who, "role", None),
+        "request": session.info.get("request"),
+        "action": action,
+        "entity": entity,
+        "key": key[:128],
+        "before": before,
+        "after": after,
+    }
+
+
+def record(session: Session, action: str, obj: Base, before: Any, after: Any) -> None:
+    key = _key(obj)
+    session.add(AuditEntry(**entry(session, action, obj.__tablename__, key, before, after)))
 
 
 def _changed(obj: Base) -> bool:

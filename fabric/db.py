@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, create_engine, event, select, text, update
+from sqlalchemy import Engine, Table, bindparam, create_engine, event, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
@@ -64,6 +64,23 @@ def _sqlite_engine(url: str, begin: str) -> Engine:
     return engine
 
 
+# Core statements built once, run on the session's connection: on the allocation hot
+# path the ORM's statement building and bookkeeping cost more than the statements.
+_state = cast(Table, FabricState.__table__)
+_hosts = cast(Table, Host.__table__)
+_LOCK = select(_state.c.revision).where(_state.c.id == 1)
+_LOCK_PG = _LOCK.with_for_update()
+_BUMP = (
+    update(_state)
+    .where(_state.c.id == 1)
+    .values(revision=_state.c.revision + 1)
+    .returning(_state.c.revision)
+)
+_NOTIFY = text("SELECT pg_notify(:ch, :rev)")
+_TOUCH_ALL = update(_hosts).values(revision=bindparam("rev"))
+_TOUCH = _TOUCH_ALL.where(_hosts.c.id.in_(bindparam("ids", expanding=True)))
+
+
 class Database:
     """The controller's database: one writer path, one reader path."""
 
@@ -89,10 +106,7 @@ class Database:
     def write(self) -> Iterator[Session]:
         """A serialized write transaction, committed on success, rolled back on error."""
         with self._writer() as session, session.begin():
-            lock = select(FabricState.revision).where(FabricState.id == 1)
-            if self.is_postgres:
-                lock = lock.with_for_update()
-            session.execute(lock)
+            session.connection().execute(_LOCK_PG if self.is_postgres else _LOCK)
             yield session
 
     @contextmanager
@@ -119,21 +133,12 @@ def bump_revision(session: Session) -> int:
     """
     if "revision" in session.info:
         return int(session.info["revision"])
-    # Core statements on the tables: the ORM's bulk-update bookkeeping cost
-    # more than the statement itself on this hot path.
-    state = cast(Table, FabricState.__table__)
-    rev = session.scalar(
-        update(state)
-        .where(state.c.id == 1)
-        .values(revision=state.c.revision + 1)
-        .returning(state.c.revision)
-    )
+    conn = session.connection()
+    rev = conn.scalar(_BUMP)
     if rev is None:
         raise RuntimeError("fabric_state row missing: run the migrations")
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            text("SELECT pg_notify(:ch, :rev)"), {"ch": NOTIFY_CHANNEL, "rev": str(rev)}
-        )
+    if conn.dialect.name == "postgresql":
+        conn.execute(_NOTIFY, {"ch": NOTIFY_CHANNEL, "rev": str(rev)})
     session.info["revision"] = rev
     return int(rev)
 
@@ -141,13 +146,10 @@ def bump_revision(session: Session) -> int:
 def touch_hosts(session: Session, host_ids: set[int] | None) -> int:
     """Mark hosts (all of them when ``host_ids`` is None) as changed in this revision."""
     rev = bump_revision(session)
-    hosts = cast(Table, Host.__table__)
-    stmt = update(hosts).values(revision=rev)
-    if host_ids is not None:
-        if not host_ids:
-            return rev
-        stmt = stmt.where(hosts.c.id.in_(host_ids))
-    session.execute(stmt)
+    if host_ids is None:
+        session.connection().execute(_TOUCH_ALL, {"rev": rev})
+    elif host_ids:
+        session.connection().execute(_TOUCH, {"rev": rev, "ids": list(host_ids)})
     # Keep loaded Host objects true to the row (callers return them).
     for obj in session.identity_map.values():
         if isinstance(obj, Host) and (host_ids is None or obj.id in host_ids):

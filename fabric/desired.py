@@ -4,12 +4,14 @@
   address it borrowed from another host's block;
 - ``host-routes``: one /32 (/128) per address the host holds.
 
-Both queries use the host's own indexes, so the cost follows the host's
-prefixes, not the size of the fabric.
+The queries use the hosts' own indexes, so the cost follows their prefixes,
+not the size of the fabric; many hosts are read together in a few queries.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -18,7 +20,7 @@ from sqlalchemy.orm import Session
 from fabric.db import current_revision
 from fabric.hosts import get_host
 from fabric.ipam.blocks import host_prefix
-from fabric.models import Allocation, Block
+from fabric.models import Allocation, Block, Host
 
 
 @dataclass(frozen=True)
@@ -39,37 +41,57 @@ class DesiredState:
     blocks: list[str] = field(default_factory=list)
 
 
+# Hosts per IN (...) list: well under SQLite's bound on query parameters.
+_CHUNK = 500
+
+
 def desired_state(session: Session, host_name: str) -> DesiredState:
     """Raises: NotFound (host)."""
-    host = get_host(session, host_name)
-    blocks = list(
-        session.execute(
-            select(Block.id, Block.cidr).where(Block.host_id == host.id).order_by(Block.id)
+    return desired_states(session, [get_host(session, host_name)])[host_name]
+
+
+def desired_states(session: Session, hosts: Sequence[Host]) -> dict[str, DesiredState]:
+    """Desired state of many hosts in a few queries (the long-poll hub wakes hundreds at once)."""
+    revision = current_revision(session)
+    blocks: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    addresses: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    # Plain rows on the session's connection: at 50,000 addresses the ORM's row
+    # loading and attribute access cost more than the query.
+    conn = session.connection()
+    for i in range(0, len(hosts), _CHUNK):
+        ids = [h.id for h in hosts[i : i + _CHUNK]]
+        own = select(Block.host_id, Block.id, Block.cidr).where(Block.host_id.in_(ids))
+        for host_id, block_id, cidr in conn.execute(own.order_by(Block.id)):
+            blocks[host_id].append((block_id, cidr))
+        held = select(Allocation.host_id, Allocation.address, Allocation.block_id).where(
+            Allocation.host_id.in_(ids)
         )
-    )
-    own_block_ids = {b.id for b in blocks}
-    addresses = session.execute(
-        select(Allocation.address, Allocation.block_id)
-        .where(Allocation.host_id == host.id)
-        .order_by(Allocation.id)
-    ).all()
+        for host_id, address, block_id in conn.execute(held.order_by(Allocation.id)):
+            addresses[host_id].append((address, block_id))
+    return {h.name: _state(h, revision, blocks[h.id], addresses[h.id]) for h in hosts}
+
+
+def _state(
+    host: Host, revision: int, blocks: list[tuple[int, str]], addresses: list[tuple[str, int]]
+) -> DesiredState:
+    own_block_ids = {block_id for block_id, _ in blocks}
     adverts: list[Advertisement] = []
     if host.advertise_mode == "aggregate":
-        adverts += [Advertisement(b.cidr, "block") for b in blocks]
+        adverts += [Advertisement(cidr, "block") for _, cidr in blocks]
         adverts += [
-            Advertisement(host_prefix(a.address), "borrowed")
-            for a in addresses
-            if a.block_id not in own_block_ids
+            Advertisement(host_prefix(address), "borrowed")
+            for address, block_id in addresses
+            if block_id not in own_block_ids
         ]
     else:
-        adverts += [Advertisement(host_prefix(a.address), "workload") for a in addresses]
+        adverts += [Advertisement(host_prefix(address), "workload") for address, _ in addresses]
     return DesiredState(
         host=host.name,
         next_hop=host.address,
         asn=host.asn,
         mode=host.advertise_mode,
-        revision=current_revision(session),
+        revision=revision,
         host_revision=host.revision,
         advertisements=adverts,
-        blocks=[b.cidr for b in blocks],
+        blocks=[cidr for _, cidr in blocks],
     )

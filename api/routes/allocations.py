@@ -1,8 +1,11 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Response, status
+from typing import Any
 
-from api.deps import ReadSession, WriteSession
+from fastapi import APIRouter, Query, Request, Response, status
+from sqlalchemy.orm import Session
+
+from api.deps import ReadSession, WriteSession, in_write_transaction
 from api.metrics import observe
 from api.schemas.allocations import (
     AllocationCreate,
@@ -22,9 +25,9 @@ def public(rows: list[Allocation]) -> list[AllocationPublic]:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def allocate(
+async def allocate(
     body: AllocationCreate,
-    session: WriteSession,
+    request: Request,
     response: Response,
     _timer: None = observe("allocation"),
 ) -> AllocationResult:
@@ -33,13 +36,17 @@ def allocate(
     Idempotent per handle: asking again returns the same address with 200.
     409 ``pool_exhausted`` when the host can get no address.
     """
-    before = session.info.get("revision")
-    rows = allocator.allocate(session, **body.model_dump())
-    created = session.info.get("revision") != before
+
+    def work(session: Session) -> tuple[list[dict[str, Any]], bool]:
+        rows = allocator.allocate_described(session, **body.model_dump())
+        return rows, "revision" in session.info  # a new allocation bumped the revision
+
+    rows, created = await in_write_transaction(request, work)
     if not created:
         response.status_code = status.HTTP_200_OK
+    allocations = [AllocationPublic.model_validate(r) for r in rows]
     return AllocationResult(
-        host=body.host, handle=body.handle, created=created, allocations=public(rows)
+        host=body.host, handle=body.handle, created=created, allocations=allocations
     )
 
 

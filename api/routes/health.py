@@ -8,12 +8,12 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     """Liveness: answers without touching the database."""
     return {"status": "ok"}
 
 
 @router.get("/v1/revision")
-def get_revision(hub: HubDep) -> dict[str, int]:
+async def get_revision(hub: HubDep) -> dict[str, int]:
     """The newest fabric revision this replica has seen."""
     return {"revision": hub.revision, "waiters": hub.waiters}

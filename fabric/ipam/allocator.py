@@ -59,7 +59,7 @@ def allocate(
     families = FAMILIES.get(str(family))
     if families is None:
         raise InvalidInput(f"Family {family!r} is not 4, 6 or dual.", code="invalid_family")
-    _check_handle(handle)
+    check_handle(handle)
     attrs = validate_attributes(attributes or {})
     target = get_host(session, host)
     requested = parse_address(address, what="requested address") if address else None
@@ -74,7 +74,18 @@ def allocate(
     return out
 
 
-def _check_handle(handle: str) -> None:
+def allocate_described(session: Session, **request: Any) -> list[dict[str, Any]]:
+    """``allocate``, each row described as the API shows it (``queries.describe``); the
+    common case takes the Core fast path (``fast``), the rest the ORM path above."""
+    from fabric.ipam import fast, queries
+
+    described = fast.allocate(session, **request)
+    if described is not None:
+        return described
+    return [queries.describe(row) for row in allocate(session, **request)]
+
+
+def check_handle(handle: str) -> None:
     if not handle or len(handle) > MAX_HANDLE_LENGTH or not handle.isprintable():
         raise InvalidInput(
             f"Handle must be 1-{MAX_HANDLE_LENGTH} printable characters.", code="invalid_handle"

@@ -115,6 +115,10 @@ def block_of(address: IPAddress, prefix: int) -> IPNetwork:
 
 
 def host_prefix(address: str) -> str:
-    """The /32 or /128 announced for one address."""
-    addr = ipaddress.ip_address(address)
-    return f"{addr.compressed}/{addr.max_prefixlen}"
+    """The /32 or /128 announced for one stored address.
+
+    Not parsed again: every address reaches the database in ``ipaddress``'s compressed
+    form (the allocator writes only those), and this runs once per address on every
+    desired-state read (parsing cost ~1 s at 50,000). The agent checks every prefix
+    again before announcing it (``bgp.safety``)."""
+    return f"{address}/{128 if ':' in address else 32}"

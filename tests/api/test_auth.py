@@ -117,6 +117,13 @@ def test_audit_says_who_changed_what_with_before_and_after(fabric: TestClient) -
     assert entries[2]["token_name"] == "admin" and entries[2]["after"]["password"] == "(set)"
     alloc = fabric.get("/v1/audit", params={"key": "allocations/10.0.0.0"}).json()
     assert alloc and alloc[0]["action"] == "create" and alloc[0]["after"]["handle"] == "w1"
+    # The second allocation fits h1's block: the Core fast path, audited the same way.
+    fabric.post("/v1/allocations", json={"host": "h1", "handle": "w2"}, headers=ops)
+    fast = fabric.get("/v1/audit", params={"key": "allocations/10.0.0.1"}).json()
+    assert [(e["action"], e["token_name"], e["request"]) for e in fast] == [
+        ("create", "ops", "POST /v1/allocations")
+    ]
+    assert fast[0]["after"]["handle"] == "w2" and fast[0]["after"]["host_id"] is not None
     viewer = token(fabric, "v", "viewer")
     assert fabric.get("/v1/audit", headers=viewer).status_code == 200
 

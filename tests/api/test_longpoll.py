@@ -56,6 +56,43 @@ def test_long_poll_wakes_on_own_change_only(client: TestClient) -> None:
     assert [a["prefix"] for a in body["advertisements"]] == ["10.0.0.4/32"]
 
 
+def test_waiters_of_one_host_time_out_alone(client: TestClient) -> None:
+    # Waiters of a host share the hub's answer; one giving up must not cancel it for the rest.
+    rev = seed(client)
+    short = poll_in_thread(client, "h1", rev, 0.3)
+    long = poll_in_thread(client, "h1", rev, 10)
+    short["thread"].join(5)
+    assert short["body"]["revision"] == rev
+    got = client.post("/v1/allocations", json={"host": "h1", "handle": "mine"})
+    address = got.json()["allocations"][0]["address"]
+    long["thread"].join(5)
+    assert not long["thread"].is_alive() and long["elapsed"] < 5
+    assert [a["prefix"] for a in long["body"]["advertisements"]] == [f"{address}/32"]
+
+
+def test_one_global_change_answers_every_host_with_its_own_state(client: TestClient) -> None:
+    seed(client)
+    addresses = {}
+    for i in range(3, 13):
+        client.post(
+            "/v1/hosts",
+            json={"name": f"h{i}", "address": f"192.0.2.{i}", "asn": 65000 + i,
+                  "advertise_mode": "host-routes"},
+        )  # fmt: skip
+        got = client.post("/v1/allocations", json={"host": f"h{i}", "handle": f"c{i}"})
+        addresses[i] = got.json()["allocations"][0]["address"]
+    rev = int(client.get("/v1/hosts/h1/advertisements").json()["revision"])
+    polls = {i: poll_in_thread(client, f"h{i}", rev, 10) for i in range(3, 13)}
+    time.sleep(0.5)
+    assert all(p["thread"].is_alive() for p in polls.values())
+    client.post("/v1/peers", json={"name": "tor", "address": "192.0.2.254", "asn": 65100})
+    for i, poll in polls.items():
+        poll["thread"].join(5)
+        body = poll["body"]
+        assert body["host"] == f"h{i}" and body["revision"] > rev
+        assert [a["prefix"] for a in body["advertisements"]] == [f"{addresses[i]}/32"]
+
+
 def test_long_poll_times_out_with_current_state(client: TestClient) -> None:
     rev = seed(client)
     result = poll_in_thread(client, "h1", rev, 0.5)

@@ -70,6 +70,25 @@ def test_safety_refuses_what_the_host_does_not_own() -> None:
     assert set(verdict.refused) == {"10.100.0.64/26", "10.100.1.0/24", "192.168.1.1/32"}
 
 
+def test_canonical_prefixes_and_refusals() -> None:
+    # Host routes take the fast path (an address parse); it must agree with ip_network.
+    assert exabgp_api.canonical("10.0.0.1/32") == "10.0.0.1/32"
+    assert exabgp_api.canonical("FD00:0::1/128") == "fd00::1/128"
+    assert exabgp_api.canonical("10.0.0.0/24") == "10.0.0.0/24"
+    for bad in ("10.0.0.1/24", "10.0.0.256/32", "10.0.0.1 /32", "fe80::1%eth0/128",
+                "fe80::%eth0/64", "10.0.0.1/33", "10.0.0.1/32\nannounce", "", "fd00::1/32"):  # fmt: skip
+        try:
+            exabgp_api.canonical(bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"{bad!r} was accepted")
+    verdict = safety.check(
+        {"blocks": [], "advertisements": [{"prefix": 5, "kind": "workload"},
+                                          {"prefix": "10.0.0.07/32", "kind": "workload"}]}
+    )  # fmt: skip
+    assert verdict.allowed == set() and len(verdict.refused) == 2
+
+
 def test_parse_adj_rib_out_v2_route_line() -> None:
     line = {
         "peer": {"address": "10.0.1.0"},

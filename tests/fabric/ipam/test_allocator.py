@@ -128,16 +128,10 @@ op = st.one_of(
 )
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(ops=st.lists(op, max_size=60), strict=st.booleans())
-def test_random_sequences_keep_invariants(
-    tmp_path_factory: pytest.TempPathFactory, ops: list, strict: bool
-) -> None:  # type: ignore[type-arg]
+def _prop_db(path: str, strict: bool) -> Database:
     from fabric import migrate
 
-    db = Database(f"sqlite:///{tmp_path_factory.mktemp('prop') / 'f.db'}")
+    db = Database(f"sqlite:///{path}")
     migrate.upgrade(db.write_engine, db.url)
     with db.write() as s:
         pools.create_pool(s, name="v4", cidr="10.0.0.0/27", block_size=29, strict_affinity=strict)
@@ -145,32 +139,60 @@ def test_random_sequences_keep_invariants(
         pools.create_pool(s, name="v6", cidr="fd00::/124", block_size=126)
         for i, h in enumerate(HOSTS):
             hosts.create_host(s, name=h, address=f"192.0.2.{i + 1}", asn=65001)
-    model: dict[tuple[str, int], str] = {}  # (handle, family) -> address
-    for kind, host, n, arg in ops:
-        handle = f"{host}-{n}"
-        try:
-            with db.write() as s:
-                if kind == "alloc":
-                    rows = allocator.allocate(s, host=host, handle=handle, family=arg)
-                    model[(handle, rows[0].family)] = rows[0].address
-                elif kind == "request":
-                    want = str(ipaddress.ip_address("10.0.0.0") + int(arg))
-                    rows = allocator.allocate(s, host=host, handle=handle, address=want)
-                    model[(handle, 4)] = rows[0].address
-                else:
-                    for row in release.release(s, handle=handle, family=int(arg)):
-                        model.pop((row.handle, row.family), None)
-        except (PoolExhausted, AddressInUse, Conflict, InvalidInput):
-            pass
-    with db.read() as s:
-        rows = list(s.scalars(select(Allocation)))
-        assert len({r.address for r in rows}) == len(rows)  # never twice
-        assert {(r.handle, r.family): r.address for r in rows} == model  # never lost
-        report = check.check(s)
-        assert report.ok, report
-        for block in s.scalars(select(Block)):
-            inside = [r for r in rows if r.block_id == block.id]
-            assert all(
-                ipaddress.ip_address(r.address) in ipaddress.ip_network(block.cidr) for r in inside
-            )
-    db.dispose()
+    return db
+
+
+def _apply(db: Database, op: tuple, orm_only: bool, model: dict[tuple[str, int], str]) -> str:  # type: ignore[type-arg]
+    """One operation; the outcome (an address, or the error's name) to compare paths by."""
+    kind, host, n, arg = op
+    handle = f"{host}-{n}"
+    try:
+        with db.write() as s:
+            if kind == "alloc" and orm_only:
+                rows = allocator.allocate(s, host=host, handle=handle, family=arg)
+                model[(handle, rows[0].family)] = rows[0].address
+                return rows[0].address
+            if kind == "alloc":  # what the API runs: the Core fast path when it applies
+                got = allocator.allocate_described(s, host=host, handle=handle, family=arg)
+                model[(handle, got[0]["family"])] = got[0]["address"]
+                return str(got[0]["address"])
+            if kind == "request":
+                want = str(ipaddress.ip_address("10.0.0.0") + int(arg))
+                rows = allocator.allocate(s, host=host, handle=handle, address=want)
+                model[(handle, 4)] = rows[0].address
+                return rows[0].address
+            for row in release.release(s, handle=handle, family=int(arg)):
+                model.pop((row.handle, row.family), None)
+            return "released"
+    except (PoolExhausted, AddressInUse, Conflict, InvalidInput) as exc:
+        return type(exc).__name__
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=st.lists(op, max_size=60), strict=st.booleans())
+def test_random_sequences_keep_invariants(
+    tmp_path_factory: pytest.TempPathFactory, ops: list, strict: bool
+) -> None:  # type: ignore[type-arg]
+    # The same operations through the ORM path alone and through the API's path (fast path
+    # first): the same outcome at every step, and every invariant holds on both.
+    where = tmp_path_factory.mktemp("prop")
+    orm, api = _prop_db(str(where / "orm.db"), strict), _prop_db(str(where / "api.db"), strict)
+    models: dict[bool, dict[tuple[str, int], str]] = {True: {}, False: {}}
+    for o in ops:
+        assert _apply(orm, o, True, models[True]) == _apply(api, o, False, models[False]), o
+    for db, model in ((orm, models[True]), (api, models[False])):
+        with db.read() as s:
+            rows = list(s.scalars(select(Allocation)))
+            assert len({r.address for r in rows}) == len(rows)  # never twice
+            assert {(r.handle, r.family): r.address for r in rows} == model  # never lost
+            report = check.check(s)
+            assert report.ok, report
+            for block in s.scalars(select(Block)):
+                inside = [r for r in rows if r.block_id == block.id]
+                assert all(
+                    ipaddress.ip_address(r.address) in ipaddress.ip_network(block.cidr)
+                    for r in inside
+                )
+        db.dispose()

@@ -51,4 +51,4 @@ def test_unclaimed_blocks_skip_claimed_and_fully_reserved() -> None:
 
 def test_host_prefix() -> None:
     assert blocks.host_prefix("10.1.2.3") == "10.1.2.3/32"
-    assert blocks.host_prefix("fd00:0::1") == "fd00::1/128"
+    assert blocks.host_prefix("fd00::1") == "fd00::1/128"  # stored addresses are canonical
