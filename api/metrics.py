@@ -87,6 +87,12 @@ class ApiMetrics:
             "fabric_release_duration_seconds", "Time to release (API handler)",
             buckets=LATENCY_BUCKETS, registry=self.registry,
         )  # fmt: skip
+        self.wake = Histogram(
+            "fabric_longpoll_wake_seconds",
+            "A change seen by this replica → a held long-poll's answer ready to send",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
 
 
 def observe(which: str) -> Any:

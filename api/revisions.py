@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 
 import psycopg
 from sqlalchemy import select
@@ -38,6 +39,7 @@ class RevisionHub:
         # Per host, one future shared by its waiters: the state read for them, or None
         # (read it yourself: the hub could not, or is stopping).
         self._waiting: dict[str, asyncio.Future[DesiredState | None]] = {}
+        self.seen_at = 0.0  # when the newest refresh that woke anyone began (time.monotonic)
         self.waiting = 0  # long-polls held right now
         self._dirty = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -107,7 +109,7 @@ class RevisionHub:
             self._dirty.clear()
             if self._stop.is_set():
                 break
-            waiting = set(self._waiting)
+            waiting, seen_at = set(self._waiting), time.monotonic()
             try:
                 revision, changed, states = await run_in_threadpool(
                     self._changed_since, self.revision, waiting
@@ -122,6 +124,7 @@ class RevisionHub:
                 self.revision = max(self.revision, revision)
                 continue
             self.revision = max(self.revision, revision)
+            self.seen_at = seen_at
             for name in changed:
                 future = self._waiting.pop(name, None)
                 if future is not None and not future.done():

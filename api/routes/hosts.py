@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Response, status
+import time
+
+from fastapi import APIRouter, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import DbDep, HubDep, ReadSession, SettingsDep, WriteSession
@@ -83,6 +85,7 @@ def _answer(state: desired.DesiredState) -> Response:
 @router.get("/{name}/advertisements", response_model=DesiredStatePublic)
 async def get_advertisements(
     name: str,
+    request: Request,
     db: DbDep,
     hub: HubDep,
     settings: SettingsDep,
@@ -105,7 +108,10 @@ async def get_advertisements(
         state = fresh
     elif woken:
         state = await run_in_threadpool(_read_desired, db, name)
-    return _answer(state)
+    answer = _answer(state)
+    if woken:
+        request.app.state.metrics.wake.observe(time.monotonic() - hub.seen_at)
+    return answer
 
 
 @router.put("/{name}/peers/status")
