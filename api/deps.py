@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated, TypeVar
 
+import anyio
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -45,12 +46,15 @@ async def write_session(request: Request) -> AsyncIterator[Session]:
         transaction = db.write()
         session = await run_in_threadpool(transaction.__enter__)
         _say_who(session, request)
+        # The ends are shielded: a client going away must not leave a transaction open.
         try:
             yield session
         except BaseException as exc:  # rolled back; the error goes on to its handler
-            await run_in_threadpool(transaction.__exit__, type(exc), exc, exc.__traceback__)
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(transaction.__exit__, type(exc), exc, exc.__traceback__)
             raise
-        await run_in_threadpool(transaction.__exit__, None, None, None)
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(transaction.__exit__, None, None, None)
     _kick_if_changed(session, request)
 
 
@@ -77,7 +81,8 @@ async def in_write_transaction(request: Request, work: Callable[[Session], T]) -
             return work(session), session
 
     async with request.app.state.write_gate:
-        result, session = await run_in_threadpool(run)
+        with anyio.CancelScope(shield=True):  # the gate is held until the thread is done
+            result, session = await run_in_threadpool(run)
     _kick_if_changed(session, request)
     return result
 

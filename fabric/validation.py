@@ -26,6 +26,7 @@ ASN_MIN, ASN_MAX = 1, 4294967295
 MAX_LABELS = 32
 MAX_ATTRIBUTES = 32
 MAX_ATTRIBUTE_LENGTH = 256
+MAX_HANDLE_LENGTH = 255
 
 
 def validate_name(kind: str, name: str) -> str:
@@ -82,6 +83,14 @@ def validate_labels(labels: dict[str, Any], *, what: str = "labels") -> dict[str
             )
         out[key] = value
     return out
+
+
+def check_handle(handle: str) -> None:
+    """An allocation's handle (the orchestrator's name for a workload's interface)."""
+    if not handle or len(handle) > MAX_HANDLE_LENGTH or not handle.isprintable():
+        raise InvalidInput(
+            f"Handle must be 1-{MAX_HANDLE_LENGTH} printable characters.", code="invalid_handle"
+        )
 
 
 def validate_attributes(attributes: dict[str, Any]) -> dict[str, str]:

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from fabric.db import touch_hosts
 from fabric.errors import AddressInUse, Conflict, InvalidInput, PoolExhausted
 from fabric.hosts import get_host
+from fabric.ipam import fast, queries
 from fabric.ipam.blocks import (
     block_of,
     first_free,
@@ -36,10 +37,15 @@ from fabric.ipam.blocks import (
     usable_in,
 )
 from fabric.models import Allocation, Block, Host, Pool
-from fabric.validation import IPAddress, matches, parse_address, validate_attributes
+from fabric.validation import (
+    IPAddress,
+    check_handle,
+    matches,
+    parse_address,
+    validate_attributes,
+)
 
 FAMILIES = {"4": (4,), "6": (6,), "dual": (4, 6)}
-MAX_HANDLE_LENGTH = 255
 
 
 def allocate(
@@ -77,19 +83,10 @@ def allocate(
 def allocate_described(session: Session, **request: Any) -> list[dict[str, Any]]:
     """``allocate``, each row described as the API shows it (``queries.describe``); the
     common case takes the Core fast path (``fast``), the rest the ORM path above."""
-    from fabric.ipam import fast, queries
-
     described = fast.allocate(session, **request)
     if described is not None:
         return described
     return [queries.describe(row) for row in allocate(session, **request)]
-
-
-def check_handle(handle: str) -> None:
-    if not handle or len(handle) > MAX_HANDLE_LENGTH or not handle.isprintable():
-        raise InvalidInput(
-            f"Handle must be 1-{MAX_HANDLE_LENGTH} printable characters.", code="invalid_handle"
-        )
 
 
 def _allocate_family(

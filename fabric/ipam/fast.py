@@ -27,7 +27,7 @@ from fabric import audit
 from fabric.db import touch_hosts
 from fabric.ipam.blocks import first_free, reserved_networks, usable_in
 from fabric.models import Allocation, AuditEntry, Block, Host, Pool, utcnow
-from fabric.validation import validate_attributes
+from fabric.validation import check_handle, validate_attributes
 
 _hosts = cast(Table, Host.__table__)
 _pools = cast(Table, Pool.__table__)
@@ -76,8 +76,6 @@ def allocate(
 
     Raises: InvalidInput (handle, attributes), as the ORM path would.
     """
-    from fabric.ipam.allocator import check_handle  # one rule for both paths
-
     if address is not None or str(family) not in ("4", "6"):
         return None
     fam = int(family)
