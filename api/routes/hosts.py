@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import DbDep, HubDep, ReadSession, SettingsDep, WriteSession
+from api.revisions import answer_body
 from api.routes.peers import peer_public
 from api.schemas.hosts import (
     DesiredStatePublic,
@@ -75,10 +76,9 @@ def _read_desired(db: Database, name: str) -> desired.DesiredState:
         return desired.desired_state(session, name)
 
 
-def _answer(state: desired.DesiredState) -> Response:
-    # Serialized here, in one step: a change to every host answers a thousand held polls at
-    # once, and FastAPI's own response handling (dump, validate again, encode) doubled each.
-    body = DesiredStatePublic.model_validate(state).model_dump_json()
+def _answer(body: bytes) -> Response:
+    # Serialized in one step (``answer_body``): FastAPI's own response handling (dump,
+    # validate again, encode) doubled the cost of each of a thousand woken answers.
     return Response(content=body, media_type="application/json")
 
 
@@ -102,13 +102,11 @@ async def get_advertisements(
     interest = hub.interest(name) if since is not None and wait > 0 else None
     state = await run_in_threadpool(_read_desired, db, name)
     if interest is None or state.host_revision > since or state.revision < since:  # type: ignore[operator]
-        return _answer(state)
-    woken, fresh = await hub.wait(interest, min(wait, settings.longpoll_max_seconds))
-    if woken and fresh is not None:
-        state = fresh
-    elif woken:
-        state = await run_in_threadpool(_read_desired, db, name)
-    answer = _answer(state)
+        return _answer(answer_body(state))
+    woken, body = await hub.wait(interest, min(wait, settings.longpoll_max_seconds))
+    if body is None:  # timed out, or the hub could not read for us
+        body = answer_body(await run_in_threadpool(_read_desired, db, name) if woken else state)
+    answer = _answer(body)
     if woken:
         request.app.state.metrics.wake.observe(time.monotonic() - hub.seen_at)
     return answer
