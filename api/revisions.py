@@ -3,8 +3,9 @@
 One refresher task per API process reads which hosts changed since the last
 revision it saw (one indexed query per change, whatever the number of
 waiters), reads the desired state of those with a long-poll waiting, all in a
-few queries, and hands it to them: a change that touches every host (a global
-peer) wakes a thousand waiters with one read, not a thousand. It runs when
+few queries, serializes their answers in the same thread-pool call and hands
+them over: a change that touches every host (a global peer) wakes a thousand
+waiters with one read, not a thousand. It runs when
 this process commits a change, when PostgreSQL NOTIFYs a change made by
 another replica (a listener thread with its own connection), and every
 ``revision_poll_seconds`` as a safety net (the only cross-process signal on
@@ -117,7 +118,7 @@ class RevisionHub:
                 break
             waiting, seen_at = set(self._waiting), time.monotonic()
             try:
-                revision, changed, states = await run_in_threadpool(
+                revision, changed, answers = await run_in_threadpool(
                     self._changed_since, self.revision, waiting
                 )
             except Exception:  # the loop must outlive a database hiccup
@@ -135,7 +136,7 @@ class RevisionHub:
                 future = self._waiting.pop(name, None)
                 if future is not None and not future.done():
                     # A waiter that arrived during the read gets None and reads for itself.
-                    future.set_result(states.get(name))
+                    future.set_result(answers.get(name))
 
     def _read_revision(self) -> int:
         with self.db.read() as session:
