@@ -82,10 +82,18 @@ def allocate(
 
 def allocate_described(session: Session, **request: Any) -> list[dict[str, Any]]:
     """``allocate``, each row described as the API shows it (``queries.describe``); the
-    common case takes the Core fast path (``fast``), the rest the ORM path above."""
-    described = fast.allocate(session, **request)
-    if described is not None:
-        return described
+    common case (one family, no address asked for) tries the Core fast path (``fast``)
+    first, everything else and whatever it declines takes the ORM path above."""
+    family = str(request.get("family", "4"))
+    if request.get("address") is None and family in ("4", "6"):
+        handle = request["handle"]
+        check_handle(handle)
+        attrs = validate_attributes(request.get("attributes") or {})
+        described = fast.allocate(
+            session, host=request["host"], handle=handle, family=int(family), attrs=attrs
+        )
+        if described is not None:
+            return described
     return [queries.describe(row) for row in allocate(session, **request)]
 
 

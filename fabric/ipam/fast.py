@@ -27,7 +27,6 @@ from fabric import audit
 from fabric.db import touch_hosts
 from fabric.ipam.blocks import first_free, reserved_networks, usable_in
 from fabric.models import Allocation, AuditEntry, Block, Host, Pool, utcnow
-from fabric.validation import check_handle, validate_attributes
 
 _hosts = cast(Table, Host.__table__)
 _pools = cast(Table, Pool.__table__)
@@ -64,29 +63,16 @@ def _capacity(cidr: str, reserved: tuple[str, ...]) -> int:
 
 
 def allocate(
-    session: Session,
-    *,
-    host: str,
-    handle: str,
-    family: str = "4",
-    address: str | None = None,
-    attributes: dict[str, Any] | None = None,
+    session: Session, *, host: str, handle: str, family: int, attrs: dict[str, str]
 ) -> list[dict[str, Any]] | None:
-    """The allocation, described as ``queries.describe`` does; None: not the common case.
-
-    Raises: InvalidInput (handle, attributes), as the ORM path would.
-    """
-    if address is not None or str(family) not in ("4", "6"):
-        return None
-    fam = int(family)
-    check_handle(handle)
-    attrs = validate_attributes(attributes or {})
+    """One address of ``family`` for a new handle, described as ``queries.describe`` does;
+    None: not the common case. The caller has validated ``handle`` and ``attrs``."""
     conn = session.connection()
     host_id = conn.scalar(_HOST, {"name": host})
-    if host_id is None or conn.scalar(_HANDLE_HELD, {"handle": handle, "family": fam}):
+    if host_id is None or conn.scalar(_HANDLE_HELD, {"handle": handle, "family": family}):
         return None
     for block_id, cidr, allocated, pool, reserved in conn.execute(
-        _OWN_BLOCKS, {"host_id": host_id, "family": fam}
+        _OWN_BLOCKS, {"host_id": host_id, "family": family}
     ):
         if allocated >= _capacity(cidr, tuple(reserved or ())):
             continue
@@ -96,7 +82,7 @@ def allocate(
             continue
         row = {
             "address": free.compressed,
-            "family": fam,
+            "family": family,
             "block_id": block_id,
             "host_id": host_id,
             "handle": handle,
@@ -112,7 +98,7 @@ def allocate(
         return [
             {
                 "address": row["address"],
-                "family": fam,
+                "family": family,
                 "host": host,
                 "handle": handle,
                 "block": cidr,
