@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from api.group_commit import GroupCommit
 from api.revisions import RevisionHub
 from fabric.db import Database
 from fabric.settings import Settings
@@ -61,7 +62,11 @@ async def write_session(request: Request) -> AsyncIterator[Session]:
 def _say_who(session: Session, request: Request) -> None:
     """Who and what, for the audit log (fabric/audit.py)."""
     session.info["principal"] = getattr(request.state, "principal", None)
-    session.info["request"] = f"{request.method} {request.url.path}"[:255]
+    session.info["request"] = _label(request)
+
+
+def _label(request: Request) -> str:
+    return f"{request.method} {request.url.path}"[:255]
 
 
 def _kick_if_changed(session: Session, request: Request) -> None:
@@ -71,19 +76,11 @@ def _kick_if_changed(session: Session, request: Request) -> None:
 
 
 async def in_write_transaction(request: Request, work: Callable[[Session], T]) -> T:
-    """``work`` in one write transaction, begun, run and committed in one thread-pool hop:
-    what ``WriteSession`` does in three, for the hottest write (an allocation)."""
-    db: Database = request.app.state.db
-
-    def run() -> tuple[T, Session]:
-        with db.write() as session:
-            _say_who(session, request)
-            return work(session), session
-
-    async with request.app.state.write_gate:
-        with anyio.CancelScope(shield=True):  # the gate is held until the thread is done
-            result, session = await run_in_threadpool(run)
-    _kick_if_changed(session, request)
+    """``work`` in a write transaction, begun, run and committed in one thread-pool hop, and
+    shared with the other allocations that queued meanwhile (``api.group_commit``): for the
+    hottest write, an allocation."""
+    commit: GroupCommit = request.app.state.group_commit
+    result: T = await commit.run(work, getattr(request.state, "principal", None), _label(request))
     return result
 
 

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 import fabric
 from api import errors, ui
 from api.auth import TokenCache, authorize
+from api.group_commit import GroupCommit
 from api.limits import BodyLimit
 from api.metrics import ApiMetrics
 from api.metrics import router as metrics_router
@@ -82,6 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.db = db
     app.state.hub = hub
     app.state.write_gate = asyncio.Lock()  # api/deps.py: write_session
+    app.state.group_commit = GroupCommit(db, app.state.write_gate, hub)
     app.state.tokens = TokenCache(db)
     app.state.metrics = ApiMetrics(db, hub)
     errors.install(app)

@@ -16,6 +16,8 @@ from rich.table import Table
 
 RESULTS = Path(__file__).parent / "results"
 console = Console()
+if not console.is_terminal:  # a log file or a pipe: rich would fold wide tables at 80 columns
+    console.width = 160
 
 
 def machine() -> dict[str, Any]:
@@ -65,3 +67,5 @@ def save(name: str, data: dict[str, Any]) -> Path:
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The PyPy interpreter with ExaBGP that scripts/setup --test makes (bgp/exabgp_runtime.py).
+PYPY_EXABGP = Path(os.environ.get("FABRIC_EXABGP_PYTHON") or REPO_ROOT / ".venv-pypy/bin/python")

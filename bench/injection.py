@@ -24,8 +24,9 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from bench.common import console, median_of, save, show
+from bench.common import PYPY_EXABGP, console, median_of, save, show
 from bench.scale import bump_revisions, grow
+from bgp import exabgp_runtime
 from bgp.agent import exabgp_env
 from fabric.http import Access, http_client
 from fabric.lab.netns import Lab, kill_pid, pids_in, wait_for
@@ -100,13 +101,29 @@ class Bench:
         return [f"10.{64 + i // 65536}.{i // 256 % 256}.{i % 256}/32" for i in range(n)]
 
 
+def _pypy() -> exabgp_runtime.Runtime:
+    """The PyPy ExaBGP that ``scripts/setup --test`` makes (``FABRIC_EXABGP_PYTHON`` overrides)."""
+    runtime = exabgp_runtime.probe(str(PYPY_EXABGP))
+    if runtime.implementation != "pypy":
+        raise exabgp_runtime.ExaBgpRuntimeError(f"{PYPY_EXABGP} is not PyPy")
+    return runtime
+
+
 class Ours:
     """Allocation rows in the API → agent → route-injection process → ExaBGP → FRR."""
 
-    name = "routed-fabric (ExaBGP)"
-
-    def __init__(self, bench: Bench) -> None:
+    def __init__(self, bench: Bench, pypy: bool = False) -> None:
         self.b = bench
+        self.pypy = pypy
+        self.name = "routed-fabric (ExaBGP on PyPy)" if pypy else "routed-fabric (ExaBGP)"
+        # Same API and database for both: the PyPy run reuses the CPython run's server.
+        if pypy:
+            self.exabgp_python = ["--exabgp-python", _pypy().python]
+            self.url = f"sqlite:///{bench.tmp / 'inject.db'}"
+            self.api_url = f"unix://{bench.tmp / 'api.sock'}"
+            self.token_file = bench.tmp / "agent.token"
+            return
+        self.exabgp_python = []
         sock = bench.tmp / "api.sock"
         self.url = f"sqlite:///{bench.tmp / 'inject.db'}"
         # SQLite has no cross-process wake-up: the bulk SQL below is seen by polling, so poll often.
@@ -145,7 +162,7 @@ class Ours:
             [
                 sys.executable, "-m", "fabric.cli.main", "--token-file", str(self.token_file),
                 "agent", "--api", self.api_url, "--host", "s1", "--state-dir", str(state),
-                "--no-kernel", "--metrics", "",
+                "--no-kernel", "--metrics", "", *self.exabgp_python,
             ],
             state / "agent.log",
         )  # fmt: skip
@@ -180,11 +197,11 @@ class ExaBgpFloor:
     """ExaBGP on the same rendered config, fed the same lines by a process that does nothing
     else (``bench/exabgp_feeder.py``): the floor of any ExaBGP-based speaker."""
 
-    name = "ExaBGP alone (floor)"
-
-    def __init__(self, bench: Bench) -> None:
+    def __init__(self, bench: Bench, pypy: bool = False) -> None:
         self.b = bench
         self.work = bench.tmp / "floor"
+        self.name = "ExaBGP alone on PyPy" if pypy else "ExaBGP alone (floor)"
+        self.exabgp = _pypy().command() if pypy else exabgp_runtime.probe().command()
 
     def start(self) -> None:
         shutil.rmtree(self.work, ignore_errors=True)
@@ -198,7 +215,7 @@ class ExaBgpFloor:
         feeder = [sys.executable, str(Path(__file__).with_name("exabgp_feeder.py")), str(self.work)]
         conf.write_text(render(speaker, feeder))
         self.b.lab.spawn(
-            self.b.spk, [sys.executable, "-m", "exabgp", "server", str(conf)],
+            self.b.spk, [*self.exabgp, str(conf)],
             self.work / "exabgp.out", exabgp_env(self.work),
         )  # fmt: skip
 
@@ -353,7 +370,8 @@ def run(smoke: bool = False) -> dict[str, Any]:
     bench = Bench(tmp, timeout=60 if smoke else 300)
     results: dict[str, Any] = {}
     try:
-        speakers: list[Any] = [GoBgp(bench), Ours(bench), ExaBgpFloor(bench), Bird(bench)]
+        speakers: list[Any] = [GoBgp(bench), Ours(bench), Ours(bench, pypy=True)]
+        speakers += [ExaBgpFloor(bench), ExaBgpFloor(bench, pypy=True), Bird(bench)]
         for speaker in speakers:
             try:
                 measure_speaker(bench, speaker, sizes, runs, results)
@@ -364,26 +382,36 @@ def run(smoke: bool = False) -> dict[str, Any]:
     finally:
         bench.lab.destroy()
         shutil.rmtree(tmp, ignore_errors=True)
-    gobgp, ours, floor, bird = (results.get(s.name, {}) for s in speakers)
-    every = (gobgp, ours, floor, bird)
+    every = [results.get(s.name, {}) for s in speakers]
+    gobgp, ours, ours_pypy, floor, floor_pypy, _bird = every
+    names = ["GoBGP", "ours", "ours PyPy", "ExaBGP floor", "floor PyPy", "BIRD"]
     show(
         f"Route injection into an established session: seconds until the FRR ToR holds all N "
-        f"(median of {runs}); target ours ≤ {GOBGP_TARGET}× GoBGP",
-        ["N", "GoBGP", "ours", "ExaBGP floor", "BIRD", "ours ÷ GoBGP", "ours ÷ floor"],
-        [(n, *(_cell(r, n, "inject_s") for r in every), _ratio(ours, gobgp, n),
-          _ratio(ours, floor, n)) for n in sizes],
+        f"(median of {runs}). PyPy: ExaBGP's interpreter (bgp/exabgp_runtime.py)",
+        ["N", *names],
+        [(n, *(_cell(r, n, "inject_s") for r in every)) for n in sizes],
+    )
+    show(
+        f"Injection ratios; target ours ≤ {GOBGP_TARGET}× GoBGP",
+        ["N", "ours ÷ GoBGP", "ours PyPy ÷ GoBGP", "ours ÷ floor", "ours PyPy ÷ floor PyPy"],
+        [(n, _ratio(ours, gobgp, n), _ratio(ours_pypy, gobgp, n), _ratio(ours, floor, n),
+          _ratio(ours_pypy, floor_pypy, n)) for n in sizes],
     )  # fmt: skip
     show(
-        "Withdraw (seconds until the ToR holds none) and peak memory of the speaker's processes",
-        ["N", "GoBGP", "ours", "ExaBGP floor", "BIRD", "GoBGP MiB", "ours MiB", "floor MiB",
-         "BIRD MiB"],
-        [(n, *(_cell(r, n, "withdraw_s") for r in every), *(_cell(r, n, "peak_mib") for r in every))
-         for n in sizes],
-    )  # fmt: skip
+        "Withdraw: seconds until the ToR holds none",
+        ["N", *names],
+        [(n, *(_cell(r, n, "withdraw_s") for r in every)) for n in sizes],
+    )
+    show(
+        "Peak memory of the speaker's processes (MiB, VmHWM summed)",
+        ["N", *names],
+        [(n, *(_cell(r, n, "peak_mib") for r in every)) for n in sizes],
+    )
     show(
         "Ours restarting with N allocations (a host reboot): agent start → ToR holds all N",
-        ["N", "seconds", "of which after Established"],
-        [(n, _cell(ours, n, "restart_s"), _cell(ours, n, "restart_after_established_s"))
+        ["N", "seconds", "of which after Established", "PyPy: seconds", "after Established"],
+        [(n, _cell(ours, n, "restart_s"), _cell(ours, n, "restart_after_established_s"),
+          _cell(ours_pypy, n, "restart_s"), _cell(ours_pypy, n, "restart_after_established_s"))
          for n in sizes],
     )  # fmt: skip
     if not smoke:

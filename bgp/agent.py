@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bgp import exabgp_runtime
 from bgp.api_client import AgentApi
 from bgp.metrics import AgentMetrics
 from bgp.process import terminate
@@ -252,10 +253,17 @@ def main(
     injector_args: list[str],
     access: Access = NO_ACCESS,
     metrics_address: str | None = None,
+    exabgp_python: str | None = None,
 ) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per long-poll
-    agent = Agent(api, host, state_dir, injector_args=injector_args, access=access)
+    exabgp = None
+    if exabgp_python:  # checked before anything starts: a wrong interpreter is a clear error
+        runtime = exabgp_runtime.probe(exabgp_python)
+        log.info("ExaBGP %s on %s (%s)", runtime.exabgp_version, runtime.python,
+                 runtime.implementation)  # fmt: skip
+        exabgp = runtime.command()
+    agent = Agent(api, host, state_dir, exabgp=exabgp, injector_args=injector_args, access=access)
     if metrics_address:
         from prometheus_client import start_http_server
 

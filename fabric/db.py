@@ -143,9 +143,16 @@ def bump_revision(session: Session) -> int:
     return int(rev)
 
 
+def touches(session: Session) -> int:
+    """How many changes this transaction made so far: tells one request of a shared
+    transaction (``api.group_commit``) whether it changed anything itself."""
+    return int(session.info.get("touches", 0))
+
+
 def touch_hosts(session: Session, host_ids: set[int] | None) -> int:
     """Mark hosts (all of them when ``host_ids`` is None) as changed in this revision."""
     rev = bump_revision(session)
+    session.info["touches"] = touches(session) + 1
     if host_ids is None:
         session.connection().execute(_TOUCH_ALL, {"rev": rev})
     elif host_ids:

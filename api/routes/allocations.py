@@ -14,6 +14,7 @@ from api.schemas.allocations import (
     ReleaseRequest,
     ReleaseResult,
 )
+from fabric.db import touches
 from fabric.ipam import allocator, queries, release
 from fabric.models import Allocation
 
@@ -38,8 +39,9 @@ async def allocate(
     """
 
     def work(session: Session) -> tuple[list[dict[str, Any]], bool]:
+        before = touches(session)  # the transaction may be shared with other allocations
         rows = allocator.allocate_described(session, **body.model_dump())
-        return rows, "revision" in session.info  # a new allocation bumped the revision
+        return rows, touches(session) > before
 
     rows, created = await in_write_transaction(request, work)
     if not created:

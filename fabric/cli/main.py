@@ -137,6 +137,27 @@ def node_status(
     peers.show_status(ctx, host, as_json)
 
 
+@node.command("pypy-exabgp")
+def node_pypy_exabgp(
+    target: Annotated[Path, typer.Argument(help="Where the virtualenv goes.")] = Path(
+        "/opt/routed-fabric/exabgp-pypy"
+    ),
+) -> None:
+    """Create a PyPy virtualenv holding the ExaBGP version we pin, for
+    'agent --exabgp-python TARGET/bin/python': ExaBGP then takes in a host's routes about
+    twice as fast (bench/README.md). Needs Debian's pypy3; kept if already there."""
+    from bgp import exabgp_runtime
+    from fabric.cli.output import console
+
+    with console.status(f"creating a PyPy virtualenv with ExaBGP in {target}"):
+        runtime = exabgp_runtime.create_pypy_env(target)
+    console.print(
+        f"ExaBGP {runtime.exabgp_version} on {runtime.implementation}: "
+        f"fabricctl agent --exabgp-python {escape(runtime.python)}",
+        soft_wrap=True,
+    )
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
@@ -191,6 +212,13 @@ def agent(
     metrics: Annotated[
         str | None, typer.Option(help="Serve Prometheus metrics on ADDRESS:PORT, e.g. :9479.")
     ] = "127.0.0.1:9479",
+    exabgp_python: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FABRIC_EXABGP_PYTHON",
+            help="The interpreter that runs ExaBGP (default: this one); see 'node pypy-exabgp'.",
+        ),
+    ] = None,
 ) -> None:
     """Run the host agent: ExaBGP, the route-injection process, kernel routes."""
     from bgp import agent as host_agent
@@ -202,8 +230,9 @@ def agent(
         extra.append("--no-kernel")
     extra.append(f"--reconcile-seconds={reconcile_seconds}")
     host_agent.main(
-        api, host, state_dir, extra, ctx.find_root().obj["access"], metrics_address=metrics or None
-    )
+        api, host, state_dir, extra, ctx.find_root().obj["access"],
+        metrics_address=metrics or None, exabgp_python=exabgp_python,
+    )  # fmt: skip
 
 
 @db_app.command("upgrade")

@@ -8,6 +8,7 @@ gateway, so no network or broadcast address is set aside).
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterable, Iterator
 
 from fabric.errors import InvalidInput
@@ -91,13 +92,28 @@ def usable_in(net: IPNetwork, reserved: list[IPNetwork]) -> int:
     return net.num_addresses - taken
 
 
+def _ipv4_text(number: int) -> str:
+    return socket.inet_ntoa(number.to_bytes(4, "big"))
+
+
+def _ipv6_text(number: int) -> str:
+    return ipaddress.IPv6Address(number).compressed
+
+
 def first_free(block: IPNetwork, taken: set[str], reserved: list[IPNetwork]) -> IPAddress | None:
-    """The lowest address of the block that is neither taken nor reserved."""
-    local = [r for r in reserved if r.overlaps(block)]
-    for offset in range(block.num_addresses):
-        addr = block.network_address + offset
-        if addr.compressed not in taken and not is_reserved(addr, local):
-            return addr
+    """The lowest address of the block that is neither taken nor reserved.
+
+    ``taken`` holds addresses as stored (``ipaddress``'s compressed text). The scan walks
+    integers and formats IPv4 with ``inet_ntoa`` (the same dotted quad): building an
+    address object per candidate was a quarter of an allocation's time in a full block."""
+    ranges = [
+        (int(r.network_address), int(r.broadcast_address)) for r in reserved if r.overlaps(block)
+    ]
+    text = _ipv4_text if block.version == 4 else _ipv6_text
+    first = int(block.network_address)
+    for number in range(first, first + block.num_addresses):
+        if text(number) not in taken and not any(lo <= number <= hi for lo, hi in ranges):
+            return ipaddress.ip_address(number)
     return None
 
 

@@ -35,18 +35,22 @@ _allocs = cast(Table, Allocation.__table__)
 _audit = cast(Table, AuditEntry.__table__)
 
 # Built once: SQLAlchemy then reuses their compiled form instead of rebuilding them per call.
-_HOST = select(_hosts.c.id).where(_hosts.c.name == bindparam("name"))
 _HANDLE_HELD = (
     select(_allocs.c.id)
     .where(_allocs.c.handle == bindparam("handle"), _allocs.c.family == bindparam("family"))
     .limit(1)
 )
+# The host by name and its blocks of the family in one query: no row, not the common case.
 _OWN_BLOCKS = (
-    select(_blocks.c.id, _blocks.c.cidr, _blocks.c.allocated, _pools.c.name, _pools.c.reserved)
+    select(
+        _hosts.c.id, _blocks.c.id, _blocks.c.cidr, _blocks.c.allocated, _pools.c.name,
+        _pools.c.reserved,
+    )
+    .join(_blocks, _blocks.c.host_id == _hosts.c.id)
     .join(_pools, _pools.c.id == _blocks.c.pool_id)
-    .where(_blocks.c.host_id == bindparam("host_id"), _pools.c.family == bindparam("family"))
+    .where(_hosts.c.name == bindparam("name"), _pools.c.family == bindparam("family"))
     .order_by(_blocks.c.id)
-)
+)  # fmt: skip
 _TAKEN = select(_allocs.c.address).where(_allocs.c.block_id == bindparam("block_id"))
 _INSERT = insert(_allocs).returning(_allocs.c.id)
 _FILL = (
@@ -68,12 +72,11 @@ def allocate(
     """One address of ``family`` for a new handle, described as ``queries.describe`` does;
     None: not the common case. The caller has validated ``handle`` and ``attrs``."""
     conn = session.connection()
-    host_id = conn.scalar(_HOST, {"name": host})
-    if host_id is None or conn.scalar(_HANDLE_HELD, {"handle": handle, "family": family}):
+    if conn.scalar(_HANDLE_HELD, {"handle": handle, "family": family}):
         return None
-    for block_id, cidr, allocated, pool, reserved in conn.execute(
-        _OWN_BLOCKS, {"host_id": host_id, "family": family}
-    ):
+    for host_id, block_id, cidr, allocated, pool, reserved in conn.execute(
+        _OWN_BLOCKS, {"name": host, "family": family}
+    ).all():
         if allocated >= _capacity(cidr, tuple(reserved or ())):
             continue
         taken = set(conn.scalars(_TAKEN, {"block_id": block_id}))

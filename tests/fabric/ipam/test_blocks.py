@@ -3,6 +3,8 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fabric.errors import InvalidInput
 from fabric.ipam import blocks
@@ -42,6 +44,34 @@ def test_first_free_skips_taken_and_reserved() -> None:
     block = net("fd00::/126")
     assert str(blocks.first_free(block, {"fd00::"}, [net("fd00::1/128")])) == "fd00::2"
     assert blocks.first_free(block, {"fd00::", "fd00::2", "fd00::3"}, [net("fd00::1/128")]) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    version=st.sampled_from([4, 6]),
+    size=st.integers(min_value=0, max_value=5),
+    data=st.data(),
+)
+def test_first_free_is_the_lowest_address_neither_taken_nor_reserved(
+    version: int, size: int, data: st.DataObject
+) -> None:
+    """The integer scan against the plain definition, over address objects."""
+    base = "10.20.30.0" if version == 4 else "2001:db8::100"
+    width = 32 if version == 4 else 128
+    block = ipaddress.ip_network(f"{base}/{width - size}")
+    members = list(block)
+    taken = set(data.draw(st.sets(st.sampled_from([a.compressed for a in members]))))
+    reserved = [
+        ipaddress.ip_network(f"{a}/{width - bits}", strict=False)
+        for a, bits in data.draw(
+            st.lists(st.tuples(st.sampled_from(members), st.integers(0, size + 1)), max_size=3)
+        )
+    ]
+    expected = next(
+        (a for a in members if a.compressed not in taken and not any(a in r for r in reserved)),
+        None,
+    )
+    assert blocks.first_free(block, taken, reserved) == expected
 
 
 def test_unclaimed_blocks_skip_claimed_and_fully_reserved() -> None:

@@ -1,0 +1,113 @@
+"""Which interpreter runs ExaBGP: this one by default, or PyPy for hosts with many routes.
+
+ExaBGP is pure Python and runs on one core. Profiled while it ingests API routes
+(bench/README.md), CPython 3.11 spends ~0.33 ms per route in it, two fifths of that
+deep-copying each route on its way into the RIB. PyPy runs the very same ExaBGP
+(same version, same ``exabgp.conf``, same API lines) about twice as fast once its
+JIT has compiled that path; the JIT's thresholds are lowered so a burst of routes
+is compiled early rather than after the first tens of thousands. Only ExaBGP's
+interpreter changes: the route-injection process it starts is still this Python.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
+from fabric.errors import FabricError
+
+# Measured with the injection benchmark's ExaBGP floor at 10k/50k routes: the defaults
+# (1039/1619) compile the route path only after ~2 s of a burst; 50/50 was no faster.
+PYPY_JIT_FLAGS = ("--jit", "threshold=200,function_threshold=300,trace_eagerness=50")
+_PROBE = (
+    "import json, sys; from exabgp import version; "
+    "print(json.dumps([sys.implementation.name, version.version]))"
+)
+
+
+class ExaBgpRuntimeError(FabricError):
+    code = "exabgp_runtime"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    python: str
+    implementation: str  # sys.implementation.name: "cpython", "pypy"
+    exabgp_version: str
+
+    def command(self) -> list[str]:
+        """The argv that starts ExaBGP's server (the config path goes last)."""
+        flags = list(PYPY_JIT_FLAGS) if self.implementation == "pypy" else []
+        return [self.python, *flags, "-m", "exabgp", "server"]
+
+
+def exabgp_requirement() -> Requirement:
+    """The ExaBGP versions this project pins (pyproject.toml): one place says which."""
+    for spec in metadata.requires("routed-fabric") or []:
+        req = Requirement(spec)
+        if req.name == "exabgp" and req.marker is None:
+            return req
+    raise ExaBgpRuntimeError("routed-fabric's metadata names no ExaBGP requirement.")
+
+
+def probe(python: str | None = None) -> Runtime:
+    """Check that ``python`` (default: this interpreter) runs an ExaBGP we support."""
+    exe = python or sys.executable
+    found = shutil.which(exe)
+    if found is None:
+        raise ExaBgpRuntimeError(f"{exe} is not an executable Python interpreter.")
+    try:
+        done = subprocess.run(
+            [found, "-c", _PROBE], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ExaBgpRuntimeError(f"{exe} could not be run: {exc}.") from None
+    if done.returncode != 0:
+        raise ExaBgpRuntimeError(
+            f"{exe} cannot import ExaBGP; install it there with "
+            f"'{exe} -m pip install \"{exabgp_requirement()}\"'."
+        )
+    implementation, version = json.loads(done.stdout.strip().splitlines()[-1])
+    wanted = exabgp_requirement().specifier
+    if not wanted.contains(version, prereleases=True):
+        raise ExaBgpRuntimeError(
+            f"{exe} has ExaBGP {version}; routed-fabric needs ExaBGP {wanted}."
+        )
+    return Runtime(found, implementation, version)
+
+
+def create_pypy_env(target: Path, pypy: str = "pypy3") -> Runtime:
+    """A PyPy virtualenv at ``target`` holding the ExaBGP version we pin; kept if it is
+    already one (idempotent: setup scripts call it on every run)."""
+    python = target / "bin" / "python"
+    if python.exists():
+        try:
+            runtime = probe(str(python))
+        except ExaBgpRuntimeError:
+            runtime = None
+        if runtime is not None and runtime.implementation == "pypy":
+            return runtime
+    interpreter = shutil.which(pypy)
+    if interpreter is None:
+        raise ExaBgpRuntimeError(f"{pypy} is not installed; on Debian: apt-get install pypy3.")
+    steps = (
+        [interpreter, "-m", "venv", "--clear", str(target)],
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+         str(exabgp_requirement())],
+    )  # fmt: skip
+    for argv in steps:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            raise ExaBgpRuntimeError(f"{' '.join(argv[:3])} failed: {' / '.join(tail)}")
+    runtime = probe(str(python))
+    if runtime.implementation != "pypy":
+        raise ExaBgpRuntimeError(f"{interpreter} is not PyPy ({runtime.implementation}).")
+    return runtime

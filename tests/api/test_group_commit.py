@@ -1,0 +1,87 @@
+"""Allocations queued behind a write share the next transaction, each with its own outcome."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.group_commit import GroupCommit
+
+pytestmark = pytest.mark.api
+
+
+def seed(client: TestClient) -> None:
+    client.post("/v1/pools", json={"name": "p", "cidr": "10.0.0.0/24", "block_size": 28})
+    client.post("/v1/hosts", json={"name": "h1", "address": "192.0.2.1", "asn": 65001})
+    client.post("/v1/hosts", json={"name": "h2", "address": "192.0.2.2", "asn": 65002})
+
+
+def queued_behind_a_writer(client: TestClient, bodies: list[dict[str, Any]]) -> list[Any]:
+    """POST every body at once while another writer holds the gate, then let them go."""
+    app: Any = client.app
+    gate, commit = app.state.write_gate, app.state.group_commit
+    assert isinstance(commit, GroupCommit)
+    assert client.portal is not None
+    client.portal.call(gate.acquire)  # a writer is busy
+    answers: list[Any] = [None] * len(bodies)
+
+    def post(i: int) -> None:
+        answers[i] = client.post("/v1/allocations", json=bodies[i])
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(len(bodies))]
+    for i, t in enumerate(threads):  # one at a time: the queue keeps the order of the bodies
+        t.start()
+        deadline = time.monotonic() + 10
+        while len(commit._queue) <= i and time.monotonic() < deadline:
+            time.sleep(0.005)
+    assert len(commit._queue) == len(bodies)
+    client.portal.call(gate.release)
+    for t in threads:
+        t.join(10)
+    return answers
+
+
+def test_queued_allocations_share_one_transaction_and_one_revision(client: TestClient) -> None:
+    seed(client)
+    client.post("/v1/allocations", json={"host": "h1", "handle": "earlier"})
+    commit: GroupCommit = client.app.state.group_commit  # type: ignore[attr-defined]
+    batches = commit.batches
+    rev = client.get("/v1/hosts/h1/advertisements").json()["revision"]
+    bodies = [{"host": f"h{1 + i % 2}", "handle": f"c{i}"} for i in range(6)]
+    bodies.append({"host": "h1", "handle": "earlier"})  # asked again: the same address, 200
+    answers = queued_behind_a_writer(client, bodies)
+
+    assert commit.batches == batches + 1 and commit.largest >= len(bodies)
+    assert [a.status_code for a in answers] == [201] * 6 + [200]
+    assert [a.json()["created"] for a in answers] == [True] * 6 + [False]
+    addresses = [a.json()["allocations"][0]["address"] for a in answers[:6]]
+    assert len(set(addresses)) == 6
+    for host in ("h1", "h2"):  # one transaction: one revision for both hosts' changes
+        state = client.get(f"/v1/hosts/{host}/advertisements").json()
+        assert state["revision"] == state["host_revision"] == rev + 1
+    # The audit log names each request's own allocation, not the batch's first.
+    audit = client.get("/v1/audit", params={"entity": "allocations"}).json()
+    keys = {e["key"] for e in audit if e["action"] == "create"}
+    assert {f"allocations/{a}" for a in addresses} <= keys
+
+
+def test_one_refused_allocation_fails_alone(client: TestClient) -> None:
+    seed(client)
+    bodies = [
+        {"host": "h1", "handle": "ok-1"},
+        {"host": "nowhere", "handle": "lost"},
+        {"host": "h1", "handle": "ok-2"},
+        {"host": "h2", "handle": "ok-1"},  # held on h1 by the first, in this very batch
+        {"host": "h2", "handle": "ok-3"},
+    ]
+    answers = queued_behind_a_writer(client, bodies)
+
+    assert [a.status_code for a in answers] == [201, 404, 201, 409, 201]
+    assert answers[1].json()["code"] == "host_not_found"
+    assert answers[3].json()["code"] == "handle_in_use"
+    held = {a["handle"] for a in client.get("/v1/allocations").json()}
+    assert held == {"ok-1", "ok-2", "ok-3"}  # nothing of the refused ones, nothing twice

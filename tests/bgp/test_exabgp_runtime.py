@@ -1,0 +1,84 @@
+"""Which interpreter runs ExaBGP: probed for real, refused with a clear reason."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from bench.common import PYPY_EXABGP
+from bgp import exabgp_runtime
+
+
+def _venv(tmp_path: Path, exabgp_version: str | None) -> str:
+    """A real interpreter (a venv of this Python, no pip) with no ExaBGP, or a stand-in
+    package that only says its version."""
+    target = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(target)], check=True)
+    if exabgp_version:
+        purelib = sysconfig.get_path("purelib", vars={"base": str(target)})
+        package = Path(purelib) / "exabgp"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        (package / "version.py").write_text(f"version = {exabgp_version!r}\n")
+    return str(target / "bin" / "python")
+
+
+def test_this_interpreter_runs_exabgp_without_jit_flags() -> None:
+    runtime = exabgp_runtime.probe()
+    assert runtime.implementation == "cpython"
+    assert exabgp_runtime.exabgp_requirement().specifier.contains(runtime.exabgp_version)
+    assert runtime.command()[1:] == ["-m", "exabgp", "server"]
+
+
+def test_pypy_runs_exabgp_with_the_jit_thresholds_lowered() -> None:
+    runtime = exabgp_runtime.probe(str(PYPY_EXABGP))  # made by scripts/setup --test
+    assert runtime.implementation == "pypy"
+    command = runtime.command()
+    assert command[0] == runtime.python and command[-3:] == ["-m", "exabgp", "server"]
+    assert "--jit" in command
+
+
+def test_an_interpreter_without_exabgp_is_refused_with_the_install_command(
+    tmp_path: Path,
+) -> None:
+    python = _venv(tmp_path, None)
+    with pytest.raises(exabgp_runtime.ExaBgpRuntimeError) as refused:
+        exabgp_runtime.probe(python)
+    assert refused.value.code == "exabgp_runtime"
+    assert "cannot import ExaBGP" in refused.value.detail and "pip install" in refused.value.detail
+
+
+def test_an_exabgp_of_another_major_version_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(exabgp_runtime.ExaBgpRuntimeError, match="has ExaBGP 4.2.22; .* needs"):
+        exabgp_runtime.probe(_venv(tmp_path, "4.2.22"))
+
+
+def test_a_missing_interpreter_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(exabgp_runtime.ExaBgpRuntimeError, match="not an executable"):
+        exabgp_runtime.probe(str(tmp_path / "nowhere" / "python"))
+
+
+def test_the_agent_refuses_a_wrong_interpreter_before_starting_anything(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "fabric.cli.main", "agent", "--api", "http://127.0.0.1:9",
+         "--host", "h1", "--state-dir", str(state), "--metrics", "",
+         "--exabgp-python", str(tmp_path / "nowhere")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    said = " ".join(done.stderr.split())  # rich wraps at the terminal's width
+    assert "[exabgp_runtime]" in said and "is not an executable Python interpreter" in said
+    assert not (state / "exabgp.conf").exists()  # nothing rendered, nothing started
+
+
+def test_creating_the_pypy_env_again_keeps_the_one_there() -> None:
+    before = PYPY_EXABGP.stat().st_mtime_ns
+    runtime = exabgp_runtime.create_pypy_env(PYPY_EXABGP.parent.parent)
+    assert runtime.implementation == "pypy"
+    assert PYPY_EXABGP.stat().st_mtime_ns == before
