@@ -77,8 +77,8 @@ def _kick_if_changed(session: Session, request: Request) -> None:
 
 async def in_write_transaction(request: Request, work: Callable[[Session], T]) -> T:
     """``work`` in a write transaction, begun, run and committed in one thread-pool hop, and
-    shared with the other allocations that queued meanwhile (``api.group_commit``): for the
-    hottest write, an allocation."""
+    shared with the other allocations and releases that queued meanwhile (``api.group_commit``):
+    for the hottest writes."""
     commit: GroupCommit = request.app.state.group_commit
     result: T = await commit.run(work, getattr(request.state, "principal", None), _label(request))
     return result

@@ -1,4 +1,5 @@
-"""Group commit: allocations that queue while a write runs share the next transaction.
+"""Group commit: allocations (and releases) that queue while a write runs share the next
+transaction.
 
 Writes are serialized (``write_gate``), so under concurrent load allocations wait
 their turn anyway; each then paid for a whole transaction of its own (SQLite's

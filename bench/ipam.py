@@ -49,6 +49,8 @@ def _client(args: tuple[str, str, int, int]) -> int:
         for i in range(count):
             if kind == "health":
                 r = http.get("/healthz")
+            elif kind == "release":  # what "allocate" allocated, handle by handle
+                r = http.post("/v1/allocations/release", json={"handle": f"w{worker}-{i}"})
             else:
                 body = {"host": f"h{(worker + i) % HOSTS}", "handle": f"w{worker}-{i}"}
                 r = http.post("/v1/allocations", json=body)
@@ -99,25 +101,27 @@ def run(smoke: bool = False) -> dict[str, Any]:
                         ).raise_for_status()
                 ceiling = over_http(server.url, "health", n, clients)
                 allocs = over_http(server.url, "allocate", n, clients)
+                releases = over_http(server.url, "release", n, clients)
             finally:
                 server.stop()
             results[name] = {
                 "in_process_per_s": alone,
                 "http_per_s": allocs,
+                "release_http_per_s": releases,
                 "health_per_s": ceiling,
                 "share_of_ceiling": allocs / ceiling,
                 "requests": n,
                 "clients": clients,
             }
-            rows.append(
-                (name, alone, allocs, ceiling, allocs / ceiling, allocs / TARGET_PER_SECOND)
-            )
+            ratios = (allocs / ceiling, allocs / TARGET_PER_SECOND)
+            rows.append((name, alone, allocs, releases, ceiling, *ratios))
     show(
         f"IPAM throughput ({n} allocations, {clients} clients)",
         [
             "backend",
             "in-process /s",
             "HTTP alloc /s",
+            "HTTP release /s",
             "HTTP /healthz /s",
             "÷ ceiling",
             f"÷ target {TARGET_PER_SECOND}/s",

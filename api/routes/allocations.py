@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
-from api.deps import ReadSession, WriteSession, in_write_transaction
+from api.deps import ReadSession, in_write_transaction
 from api.metrics import observe
 from api.schemas.allocations import (
     AllocationCreate,
@@ -75,21 +75,27 @@ def get_allocation(address: str, session: ReadSession) -> AllocationPublic:
 
 
 @router.post("/release")
-def release_allocations(
-    body: ReleaseRequest, session: WriteSession, _timer: None = observe("release")
+async def release_allocations(
+    body: ReleaseRequest, request: Request, _timer: None = observe("release")
 ) -> ReleaseResult:
     """Release by handle (all families or one) or by address; idempotent."""
-    rows = release.release(session, **body.model_dump())
-    return ReleaseResult(released=public(rows))
+
+    def work(session: Session) -> list[AllocationPublic]:
+        return public(release.release(session, **body.model_dump()))
+
+    return ReleaseResult(released=await in_write_transaction(request, work))
 
 
 @router.delete("/{address}")
-def release_address(
+async def release_address(
     address: str,
-    session: WriteSession,
+    request: Request,
     handle: str | None = None,
     _timer: None = observe("release"),
 ) -> ReleaseResult:
     """Release one address; with ``handle``, only if that handle still owns it."""
-    rows = release.release(session, address=address, handle=handle)
-    return ReleaseResult(released=public(rows))
+
+    def work(session: Session) -> list[AllocationPublic]:
+        return public(release.release(session, address=address, handle=handle))
+
+    return ReleaseResult(released=await in_write_transaction(request, work))

@@ -20,8 +20,11 @@ def seed(client: TestClient) -> None:
     client.post("/v1/hosts", json={"name": "h2", "address": "192.0.2.2", "asn": 65002})
 
 
-def queued_behind_a_writer(client: TestClient, bodies: list[dict[str, Any]]) -> list[Any]:
-    """POST every body at once while another writer holds the gate, then let them go."""
+def queued_behind_a_writer(
+    client: TestClient, bodies: list[dict[str, Any]], path: str = "/v1/allocations"
+) -> list[Any]:
+    """POST every body (``path`` in a body overrides the path) while another writer holds the
+    gate, in this order, then let them go."""
     app: Any = client.app
     gate, commit = app.state.write_gate, app.state.group_commit
     assert isinstance(commit, GroupCommit)
@@ -30,7 +33,8 @@ def queued_behind_a_writer(client: TestClient, bodies: list[dict[str, Any]]) -> 
     answers: list[Any] = [None] * len(bodies)
 
     def post(i: int) -> None:
-        answers[i] = client.post("/v1/allocations", json=bodies[i])
+        body = dict(bodies[i])
+        answers[i] = client.post(body.pop("path", path), json=body)
 
     threads = [threading.Thread(target=post, args=(i,)) for i in range(len(bodies))]
     for i, t in enumerate(threads):  # one at a time: the queue keeps the order of the bodies
@@ -85,3 +89,28 @@ def test_one_refused_allocation_fails_alone(client: TestClient) -> None:
     assert answers[3].json()["code"] == "handle_in_use"
     held = {a["handle"] for a in client.get("/v1/allocations").json()}
     assert held == {"ok-1", "ok-2", "ok-3"}  # nothing of the refused ones, nothing twice
+
+
+def test_releases_share_the_batch_and_a_stale_one_fails_alone(client: TestClient) -> None:
+    seed(client)
+    first = client.post("/v1/allocations", json={"host": "h1", "handle": "old"}).json()
+    address = first["allocations"][0]["address"]
+    client.post("/v1/allocations", json={"host": "h2", "handle": "gone"})
+    release = "/v1/allocations/release"
+    answers = queued_behind_a_writer(
+        client,
+        [
+            {"path": release, "handle": "gone"},
+            {"path": release, "address": address, "handle": "someone-else"},  # stale: refused
+            {"path": release, "handle": "old"},
+            {"host": "h1", "handle": "new"},  # gets the address "old" just gave back
+            {"path": release, "handle": "never-held"},  # idempotent: nothing, no error
+        ],
+    )
+    assert [a.status_code for a in answers] == [200, 409, 200, 201, 200]
+    assert answers[1].json()["code"] == "handle_mismatch"
+    assert [r["handle"] for r in answers[0].json()["released"]] == ["gone"]
+    assert answers[2].json()["released"][0]["address"] == address
+    assert answers[3].json()["allocations"][0]["address"] == address
+    assert answers[4].json()["released"] == []
+    assert {a["handle"] for a in client.get("/v1/allocations").json()} == {"new"}
