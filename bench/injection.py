@@ -201,7 +201,7 @@ class ExaBgpFloor:
         self.b = bench
         self.work = bench.tmp / "floor"
         self.name = "ExaBGP alone on PyPy" if pypy else "ExaBGP alone (floor)"
-        self.exabgp = _pypy().command() if pypy else exabgp_runtime.probe().command()
+        self.exabgp = (_pypy() if pypy else exabgp_runtime.this_interpreter()).command()
 
     def start(self) -> None:
         shutil.rmtree(self.work, ignore_errors=True)

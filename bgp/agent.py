@@ -82,7 +82,7 @@ class Agent:
         self.access = access
         self.api_url, self.host = api_url, host
         self.state_dir = state_dir
-        self.exabgp = exabgp or [sys.executable, "-m", "exabgp", "server"]
+        self.exabgp = exabgp or exabgp_runtime.this_interpreter().command()
         self.injector_args = injector_args or []
         self.proc: subprocess.Popen[bytes] | None = None
         self.config = ""

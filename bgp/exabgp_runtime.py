@@ -48,6 +48,11 @@ class Runtime:
         return [self.python, *flags, "-m", "exabgp", "server"]
 
 
+def this_interpreter() -> Runtime:
+    """The default: ExaBGP as installed beside this package, run by this interpreter."""
+    return Runtime(sys.executable, sys.implementation.name, metadata.version("exabgp"))
+
+
 def exabgp_requirement() -> Requirement:
     """The ExaBGP versions this project pins (pyproject.toml): one place says which."""
     for spec in metadata.requires("routed-fabric") or []:

@@ -29,6 +29,7 @@ def _venv(tmp_path: Path, exabgp_version: str | None) -> str:
 
 def test_this_interpreter_runs_exabgp_without_jit_flags() -> None:
     runtime = exabgp_runtime.probe()
+    assert runtime == exabgp_runtime.this_interpreter()  # the agent's default, unprobed
     assert runtime.implementation == "cpython"
     assert exabgp_runtime.exabgp_requirement().specifier.contains(runtime.exabgp_version)
     assert runtime.command()[1:] == ["-m", "exabgp", "server"]
