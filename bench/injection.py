@@ -103,10 +103,7 @@ class Bench:
 
 def _pypy() -> exabgp_runtime.Runtime:
     """The PyPy ExaBGP that ``scripts/setup --test`` makes (``FABRIC_EXABGP_PYTHON`` overrides)."""
-    runtime = exabgp_runtime.probe(str(PYPY_EXABGP))
-    if runtime.implementation != "pypy":
-        raise exabgp_runtime.ExaBgpRuntimeError(f"{PYPY_EXABGP} is not PyPy")
-    return runtime
+    return exabgp_runtime.probe_pypy(str(PYPY_EXABGP))
 
 
 class Ours:
@@ -114,18 +111,14 @@ class Ours:
 
     def __init__(self, bench: Bench, pypy: bool = False) -> None:
         self.b = bench
-        self.pypy = pypy
         self.name = "routed-fabric (ExaBGP on PyPy)" if pypy else "routed-fabric (ExaBGP)"
-        # Same API and database for both: the PyPy run reuses the CPython run's server.
-        if pypy:
-            self.exabgp_python = ["--exabgp-python", _pypy().python]
-            self.url = f"sqlite:///{bench.tmp / 'inject.db'}"
-            self.api_url = f"unix://{bench.tmp / 'api.sock'}"
-            self.token_file = bench.tmp / "agent.token"
-            return
-        self.exabgp_python = []
+        self.exabgp_python = ["--exabgp-python", _pypy().python] if pypy else []
         sock = bench.tmp / "api.sock"
         self.url = f"sqlite:///{bench.tmp / 'inject.db'}"
+        self.api_url = f"unix://{sock}"
+        self.token_file = bench.tmp / "agent.token"
+        if pypy:  # same API and database for both: the PyPy run reuses the CPython run's server
+            return
         # SQLite has no cross-process wake-up: the bulk SQL below is seen by polling, so poll often.
         env = {
             "FABRIC_DATABASE_URL": self.url,
@@ -133,7 +126,6 @@ class Ours:
             "FABRIC_REVISION_POLL_SECONDS": "0.05",
         }
         bench.lab.spawn(bench.tor, uds_server_argv(sock), bench.tmp / "api.log", env)
-        self.api_url = f"unix://{sock}"
         api = http_client(self.api_url, timeout=30, access=Access(ADMIN_TOKEN))
         wait_for("the API", lambda: sock.exists() and _ok(api), 30)
         api.post("/v1/pools", json={"name": "bench", "cidr": "10.64.0.0/10", "block_size": 26})
@@ -149,7 +141,6 @@ class Ours:
             },
         )  # fmt: skip
         token = api.post("/v1/tokens", json={"name": "s1", "role": "agent", "host": "s1"})
-        self.token_file = bench.tmp / "agent.token"
         self.token_file.write_text(token.json()["token"])
         api.close()
 

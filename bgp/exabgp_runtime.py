@@ -11,6 +11,7 @@ interpreter changes: the route-injection process it starts is still this Python.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -88,17 +89,21 @@ def probe(python: str | None = None) -> Runtime:
     return Runtime(found, implementation, version)
 
 
+def probe_pypy(python: str) -> Runtime:
+    """``probe``, and PyPy it must be."""
+    runtime = probe(python)
+    if runtime.implementation != "pypy":
+        raise ExaBgpRuntimeError(f"{python} is not PyPy ({runtime.implementation}).")
+    return runtime
+
+
 def create_pypy_env(target: Path, pypy: str = "pypy3") -> Runtime:
     """A PyPy virtualenv at ``target`` holding the ExaBGP version we pin; kept if it is
     already one (idempotent: setup scripts call it on every run)."""
     python = target / "bin" / "python"
     if python.exists():
-        try:
-            runtime = probe(str(python))
-        except ExaBgpRuntimeError:
-            runtime = None
-        if runtime is not None and runtime.implementation == "pypy":
-            return runtime
+        with contextlib.suppress(ExaBgpRuntimeError):  # not (or no longer) one: made again
+            return probe_pypy(str(python))
     interpreter = shutil.which(pypy)
     if interpreter is None:
         raise ExaBgpRuntimeError(f"{pypy} is not installed; on Debian: apt-get install pypy3.")
@@ -112,7 +117,4 @@ def create_pypy_env(target: Path, pypy: str = "pypy3") -> Runtime:
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
             raise ExaBgpRuntimeError(f"{' '.join(argv[:3])} failed: {' / '.join(tail)}")
-    runtime = probe(str(python))
-    if runtime.implementation != "pypy":
-        raise ExaBgpRuntimeError(f"{interpreter} is not PyPy ({runtime.implementation}).")
-    return runtime
+    return probe_pypy(str(python))
