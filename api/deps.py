@@ -72,7 +72,7 @@ def _label(request: Request) -> str:
 def _kick_if_changed(session: Session, request: Request) -> None:
     if "revision" in session.info:
         hub: RevisionHub = request.app.state.hub
-        hub.kick_threadsafe()
+        hub.committed(int(session.info["revision"]))
 
 
 async def in_write_transaction(request: Request, work: Callable[[Session], T]) -> T:

@@ -93,8 +93,8 @@ class GroupCommit:
                     item.future.set_exception(refused)
                 else:
                     item.future.set_result(result)
-            if changed:
-                self.hub.kick_threadsafe()
+            if changed is not None:
+                self.hub.committed(changed)
 
     def _one(self, session: Session, item: _Item) -> Any:
         session.info["principal"], session.info["request"] = item.principal, item.label
@@ -102,21 +102,22 @@ class GroupCommit:
         session.flush()  # the ORM's audit entries are written now, under this item's name
         return result
 
-    def _run(self, batch: list[_Item]) -> tuple[list[Outcome], bool]:
+    def _run(self, batch: list[_Item]) -> tuple[list[Outcome], int | None]:
+        """The outcomes, and the newest revision committed (None: nothing changed)."""
         if len(batch) > 1:
             try:
                 with self.db.write() as session:
                     results = [self._one(session, item) for item in batch]
-                return [(r, None) for r in results], "revision" in session.info
+                return [(r, None) for r in results], session.info.get("revision")
             except Exception:  # noqa: S110 - one of them failed: each again on its own, below
                 pass
         outcomes: list[Outcome] = []
-        changed = False
+        changed: int | None = None
         for item in batch:
             try:
                 with self.db.write() as session:
                     outcomes.append((self._one(session, item), None))
-                changed = changed or "revision" in session.info
+                changed = session.info.get("revision", changed)
             except Exception as exc:
                 outcomes.append((None, exc))
         return outcomes, changed

@@ -88,6 +88,15 @@ class RevisionHub:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._dirty.set)
 
+    def committed(self, revision: int) -> None:
+        """This process committed ``revision`` (on the event loop). With nobody waiting there
+        is nothing to read: the revision is noted without the refresh's thread-pool read
+        (measured: a tenth of an allocation's server time when no agent listens)."""
+        if self._waiting:
+            self._dirty.set()
+        else:
+            self.revision = max(self.revision, revision)
+
     def interest(self, host: str) -> asyncio.Future[bytes | None]:
         """Register interest in a host before reading its state, so no change slips between."""
         future = self._waiting.get(host)

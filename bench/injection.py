@@ -119,11 +119,13 @@ class Ours:
         self.token_file = bench.tmp / "agent.token"
         if pypy:  # same API and database for both: the PyPy run reuses the CPython run's server
             return
-        # SQLite has no cross-process wake-up: the bulk SQL below is seen by polling, so poll often.
+        # SQLite has no cross-process wake-up: the bulk SQL below is seen by polling, so poll
+        # often. An allocation through the API wakes the long-polls at its commit; here the clock
+        # starts at an out-of-band commit, and the poll's period is measurement error (10 ms).
         env = {
             "FABRIC_DATABASE_URL": self.url,
             "FABRIC_BOOTSTRAP_TOKEN": ADMIN_TOKEN,
-            "FABRIC_REVISION_POLL_SECONDS": "0.05",
+            "FABRIC_REVISION_POLL_SECONDS": "0.01",
         }
         bench.lab.spawn(bench.tor, uds_server_argv(sock), bench.tmp / "api.log", env)
         api = http_client(self.api_url, timeout=30, access=Access(ADMIN_TOKEN))

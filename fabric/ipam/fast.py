@@ -20,7 +20,7 @@ import functools
 import ipaddress
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from fabric import audit
@@ -51,7 +51,11 @@ _OWN_BLOCKS = (
     .where(_hosts.c.name == bindparam("name"), _pools.c.family == bindparam("family"))
     .order_by(_blocks.c.id)
 )  # fmt: skip
-_TAKEN = select(_allocs.c.address).where(_allocs.c.block_id == bindparam("block_id"))
+# One row, the block's addresses joined by spaces (group_concat / string_agg): fetching a
+# row per address was a fifth of an allocation's time in a /24 holding ~100.
+_TAKEN = select(func.aggregate_strings(_allocs.c.address, " ")).where(
+    _allocs.c.block_id == bindparam("block_id")
+)
 _INSERT = insert(_allocs).returning(_allocs.c.id)
 _FILL = (
     update(_blocks)
@@ -59,6 +63,13 @@ _FILL = (
     .values(allocated=_blocks.c.allocated + 1)
 )
 _AUDIT = insert(_audit)
+
+
+def taken_in(conn: Connection | Session, block_id: int) -> set[str]:
+    """The addresses allocated in a block, as stored (through a Session: its pending
+    allocations are flushed first)."""
+    joined = conn.scalar(_TAKEN, {"block_id": block_id})
+    return set(joined.split(" ")) if joined else set()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -79,7 +90,7 @@ def allocate(
     ).all():
         if allocated >= _capacity(cidr, tuple(reserved or ())):
             continue
-        taken = set(conn.scalars(_TAKEN, {"block_id": block_id}))
+        taken = taken_in(conn, block_id)
         free = first_free(ipaddress.ip_network(cidr), taken, reserved_networks(reserved or ()))
         if free is None:
             continue

@@ -56,6 +56,23 @@ def test_long_poll_wakes_on_own_change_only(client: TestClient) -> None:
     assert [a["prefix"] for a in body["advertisements"]] == ["10.0.0.4/32"]
 
 
+def test_commits_with_nobody_waiting_leave_the_next_poll_right(client: TestClient) -> None:
+    # With no long-poll held, a commit only moves the hub's revision on (no refresh read):
+    # a poll that starts afterwards must still be held, and woken by the next change.
+    seed(client)
+    for handle in ("a", "b", "c"):
+        client.post("/v1/allocations", json={"host": "h1", "handle": handle})
+    now = int(client.get("/v1/hosts/h1/advertisements").json()["revision"])
+    h1 = poll_in_thread(client, "h1", now, 10)
+    time.sleep(0.3)
+    assert h1["thread"].is_alive()
+    client.post("/v1/allocations", json={"host": "h1", "handle": "d"})
+    h1["thread"].join(5)
+    assert not h1["thread"].is_alive()
+    assert h1["elapsed"] < 5
+    assert len(h1["body"]["advertisements"]) == 4
+
+
 def test_waiters_of_one_host_time_out_alone(client: TestClient) -> None:
     # Waiters of a host share the hub's answer; one giving up must not cancel it for the rest.
     rev = seed(client)
