@@ -49,10 +49,14 @@ class Bench:
         self.lab.link(self.tor, "eth1", self.spk, "eth1")
         self.lab.addr(self.tor, "eth1", f"{TOR}/31")
         self.lab.addr(self.spk, "eth1", f"{SPK}/31")
+        # As ``fabricctl tor-config`` renders a ToR (fabric/render/frr.py): a host is sent
+        # nothing back, whichever speaker it runs.
         conf = (
             f"frr defaults datacenter\nhostname tor\nrouter bgp {TOR_AS}\n"
             f" bgp router-id 10.0.9.254\n no bgp ebgp-requires-policy\n"
             f" neighbor {SPK} remote-as {SPK_AS}\n neighbor {SPK} timers 3 9\n"
+            f" address-family ipv4 unicast\n  neighbor {SPK} route-map to-hosts out\n"
+            " exit-address-family\nexit\nroute-map to-hosts deny 10\n"
         )
         self.run = self.lab.frr(self.tor, conf)
 

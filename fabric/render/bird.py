@@ -4,6 +4,8 @@ Interface addresses are not BIRD's job (the system sets them); everything else
 matches ``fabric.render.frr``: eBGP/iBGP neighbours from addressing, connected
 routes exported, ECMP into the kernel, and with ``filters`` an import filter per
 host of exactly what IPAM says it owns plus an import limit of what it can own.
+Host neighbours are sent nothing (``export none``), for the reasons given in
+``fabric.render.frr``.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ def render(router: Router, neighbors: list[Neighbor], *, filters: bool = True) -
             lines.append(f'  password "{n.password}";')
         if n.ttl_security:
             lines.append("  ttl security on;")
-        lines += [f"  {channel} {{", *(f"    {i}" for i in imports), "    export all;", "  };"]
+        export = "export none;" if n.kind == "host" else "export all;"
+        lines += [f"  {channel} {{", *(f"    {i}" for i in imports), f"    {export}", "  };"]
         lines += ["}", ""]
     return "\n".join(lines)

@@ -87,6 +87,23 @@ def test_full_ping_matrix(fabric: LeafSpine) -> None:
     assert all(p["state"] == "Established" for p in summary.values()), summary
 
 
+def test_leaves_send_their_hosts_nothing(fabric: LeafSpine) -> None:
+    # A host's speaker installs no route (its default points at the leaf): the rendered
+    # route-map sends it none, not even its own routes back, while the leaf holds the host's.
+    wait_for("every container to reach every other", lambda: not _unreachable(fabric), 90, 1)
+    neighbors = fabric.vtysh("leaf1", "show bgp neighbors json")
+    hosts = {a: n for a, n in neighbors.items() if n.get("nbrDesc", "").startswith("host ")}
+    assert len(hosts) == len(RACKS["leaf1"]), sorted(neighbors)
+    for address, n in hosts.items():
+        counts = n["addressFamilyInfo"]["ipv4Unicast"]
+        assert counts["sentPrefixCounter"] == 0, (address, counts)
+        assert counts["acceptedPrefixCounter"] > 0, (address, counts)
+    spines = [n for n in neighbors.values() if n.get("nbrDesc", "").startswith("router ")]
+    assert spines and all(
+        n["addressFamilyInfo"]["ipv4Unicast"]["sentPrefixCounter"] > 0 for n in spines
+    )
+
+
 def _other_rack_blocks(fabric: LeafSpine, leaf: str) -> set[str]:
     other = {h for rack, hosts in RACKS.items() if rack != leaf for h in hosts}
     return {b for host in other for b in fabric.fabricctl("routes", "--host", host)["blocks"]}
