@@ -26,6 +26,8 @@ def canonical(prefix: str) -> str:
     bits set (and no IPv6 zone). Remembered: the injector checks its whole desired set again
     on every change, and parsing 50,000 prefixes cost ~1 s each time."""
     address, slash, length = prefix.partition("/")
+    if length == "32" and _is_dotted_quad(address):
+        return prefix
     if slash and length in ("32", "128"):
         # Host routes, nearly all of them: an address parses in half the time of a network.
         addr = ipaddress.ip_address(address)
@@ -35,6 +37,16 @@ def canonical(prefix: str) -> str:
     if getattr(net.network_address, "scope_id", None):
         raise ValueError(f"{prefix!r} carries an IPv6 zone")
     return str(net)
+
+
+def _is_dotted_quad(address: str) -> bool:
+    """Whether ``address`` is an IPv4 address exactly as ``ipaddress`` writes it. The C
+    round trip takes a tenth of ``ip_address``'s time (30 ms of the injector's 57 ms from
+    a 10,000-route answer to its lines); anything else goes the long way."""
+    try:
+        return socket.inet_ntoa(socket.inet_pton(socket.AF_INET, address)) == address
+    except (OSError, ValueError):  # ValueError: a NUL or a character outside ASCII
+        return False
 
 
 def is_host_route(canonical_prefix: str) -> bool:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bgp import exabgp_api, safety
 
@@ -88,6 +92,37 @@ def test_safety_refuses_what_the_host_does_not_own() -> None:
     verdict = safety.check(state, allow=["10.100.0.0/16"])
     assert verdict.allowed == {"10.100.0.0/26", "10.100.0.70/32"}
     assert set(verdict.refused) == {"10.100.0.64/26", "10.100.1.0/24", "192.168.1.1/32"}
+
+
+_OCTET = st.one_of(
+    st.integers(0, 300).map(str),
+    st.integers(0, 255).map(lambda i: f"0{i}"),  # a leading zero
+    st.text(alphabet="0123456789 x\x00٣", min_size=0, max_size=4),
+)
+
+
+@given(
+    st.one_of(
+        st.lists(_OCTET, min_size=3, max_size=5).map(".".join),
+        st.integers(0, 2**32 - 1).map(lambda i: str(ipaddress.IPv4Address(i))),
+        st.text(max_size=20),
+    )
+)
+def test_fast_host_route_check_agrees_with_ipaddress(address: str) -> None:
+    # The C round trip may only take what ipaddress writes itself; the rest goes its way.
+    try:
+        expected = str(ipaddress.IPv4Address(address)) == address
+    except ValueError:
+        expected = False
+    assert exabgp_api._is_dotted_quad(address) is expected
+    try:
+        plain = str(ipaddress.ip_network(f"{address}/32"))
+    except ValueError:
+        plain = None
+    try:
+        assert exabgp_api.canonical(f"{address}/32") == plain
+    except ValueError:
+        assert plain is None
 
 
 def test_canonical_prefixes_and_refusals() -> None:
