@@ -112,9 +112,10 @@ def render(router: Router, neighbors: list[Neighbor], *, filters: bool = True) -
         lines += [f"  maximum-paths {ECMP_PATHS}", f"  maximum-paths ibgp {ECMP_PATHS}"]
         for n in members:
             lines.append(f"  neighbor {n.address} activate")
-            if n.kind == "host":
-                lines.append(f"  neighbor {n.address} route-map {TO_HOSTS} out")
-            if filters and n.kind == "host":
+            if n.kind != "host":
+                continue
+            lines.append(f"  neighbor {n.address} route-map {TO_HOSTS} out")
+            if filters:
                 name, entries = prefix_list(n, version)
                 lists += entries
                 lines.append(f"  neighbor {n.address} prefix-list {name} in")
