@@ -35,11 +35,17 @@ def test_this_interpreter_runs_exabgp_without_jit_flags() -> None:
     assert runtime.command()[1:] == ["-m", "exabgp", "server"]
 
 
-def test_pypy_runs_exabgp_with_the_jit_thresholds_lowered() -> None:
+def test_pypy_runs_exabgp_with_its_jit_and_gc_tuned() -> None:
     runtime = exabgp_runtime.probe(str(PYPY_EXABGP))  # made by scripts/setup --test
     assert runtime.implementation == "pypy"
     command = runtime.command()
-    assert command[0] == runtime.python and command[-3:] == ["-m", "exabgp", "server"]
+    assert runtime.python in command and command[-3:] == ["-m", "exabgp", "server"]
+    # The interpreter as the agent starts it really is PyPy with our settings.
+    probe = "import os, sys, json; print(json.dumps([sys.implementation.name, os.environ.get('PYPY_GC_NURSERY')]))"
+    seen = subprocess.run(
+        [*runtime.interpreter(), "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert seen.stdout.split("\n")[-2] == f'["pypy", "{exabgp_runtime.PYPY_GC_NURSERY}"]'
     assert "--jit" in command
 
 
