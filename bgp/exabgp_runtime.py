@@ -3,7 +3,7 @@
 ExaBGP is pure Python and runs on one core. Profiled while it ingests API routes
 (bench/README.md), CPython 3.11 spends ~0.1–0.35 ms per route in it (by machine), two
 fifths of that deep-copying each route on its way into the RIB. PyPy runs the very same
-ExaBGP (same version, same ``exabgp.conf``, same API lines) 1.6–1.9× as fast once its
+ExaBGP (same version, same ``exabgp.conf``, same API lines) 1.5–1.9× as fast once its
 JIT has compiled that path; the JIT's thresholds are lowered so a burst of routes
 is compiled early rather than after the first tens of thousands, and its young
 generation is larger. Only ExaBGP's
