@@ -32,6 +32,7 @@ from fabric.http import Access, http_client
 from fabric.lab.netns import Lab, kill_pid, pids_in, wait_for
 from fabric.lab.servers import ADMIN_TOKEN, uds_server_argv
 from fabric.render.exabgp import Speaker, SpeakerPeer, render
+from fabric.render.frr import TO_HOSTS
 
 TOR, SPK = "10.0.9.0", "10.0.9.1"
 TOR_AS, SPK_AS = 65000, 65009
@@ -55,8 +56,8 @@ class Bench:
             f"frr defaults datacenter\nhostname tor\nrouter bgp {TOR_AS}\n"
             f" bgp router-id 10.0.9.254\n no bgp ebgp-requires-policy\n"
             f" neighbor {SPK} remote-as {SPK_AS}\n neighbor {SPK} timers 3 9\n"
-            f" address-family ipv4 unicast\n  neighbor {SPK} route-map to-hosts out\n"
-            " exit-address-family\nexit\nroute-map to-hosts deny 10\n"
+            f" address-family ipv4 unicast\n  neighbor {SPK} route-map {TO_HOSTS} out\n"
+            f" exit-address-family\nexit\nroute-map {TO_HOSTS} deny 10\n"
         )
         self.run = self.lab.frr(self.tor, conf)
 
