@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.group_commit import GroupCommit
+from api.group_commit import GroupCommit, Together
 from api.revisions import RevisionHub
 from fabric.db import Database
 from fabric.settings import Settings
@@ -61,11 +61,11 @@ async def write_session(request: Request) -> AsyncIterator[Session]:
 
 def _say_who(session: Session, request: Request) -> None:
     """Who and what, for the audit log (fabric/audit.py)."""
-    session.info["principal"] = getattr(request.state, "principal", None)
-    session.info["request"] = _label(request)
+    session.info["principal"] = principal_of(request)
+    session.info["request"] = request_label(request)
 
 
-def _label(request: Request) -> str:
+def request_label(request: Request) -> str:
     return f"{request.method} {request.url.path}"[:255]
 
 
@@ -75,12 +75,19 @@ def _kick_if_changed(session: Session, request: Request) -> None:
         hub.committed(int(session.info["revision"]))
 
 
-async def in_write_transaction(request: Request, work: Callable[[Session], T]) -> T:
+def principal_of(request: Request) -> Any:
+    """Who made the request (``api.auth``), for the audit log."""
+    return getattr(request.state, "principal", None)
+
+
+async def in_write_transaction(
+    request: Request, work: Callable[[Session], T], together: Together | None = None
+) -> T:
     """``work`` in a write transaction, begun, run and committed in one thread-pool hop, and
     shared with the other allocations and releases that queued meanwhile (``api.group_commit``):
-    for the hottest writes."""
+    for the hottest writes. ``together``: how to serve it with the others of its kind."""
     commit: GroupCommit = request.app.state.group_commit
-    result: T = await commit.run(work, getattr(request.state, "principal", None), _label(request))
+    result: T = await commit.run(work, principal_of(request), request_label(request), together)
     return result
 
 

@@ -10,6 +10,11 @@ time, the rest was the queue behind the one writer. Now the first allocation to
 arrive runs at once, alone; whatever queued meanwhile runs next, together, in one
 transaction (at most ``MAX_BATCH``), one revision, one wake-up of the long-polls.
 
+Requests that can be served together say so (``Together``: a handler and the request's
+part): in a batch, one call of the handler serves all of them (the common allocation:
+one statement of each kind for the whole batch, ``fabric.ipam.fast``); those it declines
+run their own work after it, in the same transaction.
+
 Each request still gets exactly its own outcome: if any allocation of a batch
 fails (a 409, a 400), the batch is rolled back whole and each of its allocations
 runs again alone, in its own transaction, as if it had never been batched. A
@@ -33,11 +38,21 @@ from fabric.db import Database
 MAX_BATCH = 64
 
 
+@dataclass(frozen=True)
+class Together:
+    """``handler(session, payloads)`` serves the batch's requests of this handler at once:
+    for each payload its result, or None (that request then runs its own work)."""
+
+    handler: Callable[[Session, list[Any]], list[Any | None]]
+    payload: Any
+
+
 @dataclass
 class _Item:
     work: Callable[[Session], Any]
     principal: Any
     label: str
+    together: Together | None = None
     future: asyncio.Future[Any] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -53,12 +68,20 @@ class GroupCommit:
         self._drainer: asyncio.Task[None] | None = None
         self.batches = 0  # how many transactions, for the tests
         self.largest = 0
+        self.served_together = 0  # requests a ``Together`` handler served (for the tests)
 
-    async def run(self, work: Callable[[Session], Any], principal: Any, label: str) -> Any:
+    async def run(
+        self,
+        work: Callable[[Session], Any],
+        principal: Any,
+        label: str,
+        together: Together | None = None,
+    ) -> Any:
         """``work(session)`` in a write transaction, perhaps shared; its result or its error.
 
-        ``principal`` and ``label`` go to the audit log (``fabric.audit``) of what it writes."""
-        item = _Item(work, principal, label)
+        ``principal`` and ``label`` go to the audit log (``fabric.audit``) of what it writes;
+        ``together``: how to serve it with others of its kind in a batch."""
+        item = _Item(work, principal, label, together)
         self._queue.append(item)
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.create_task(self._drain())
@@ -102,12 +125,25 @@ class GroupCommit:
         session.flush()  # the ORM's audit entries are written now, under this item's name
         return result
 
+    def _together(self, session: Session, batch: list[_Item]) -> list[Any]:
+        """Each item's result: those served together first, then the others one by one."""
+        groups: dict[Callable[..., list[Any]], list[tuple[int, Any]]] = {}
+        for n, item in enumerate(batch):
+            if item.together is not None:
+                groups.setdefault(item.together.handler, []).append((n, item.together.payload))
+        served: dict[int, Any] = {}
+        for handler, mine in groups.items():
+            results = handler(session, [payload for _, payload in mine])
+            served.update((n, r) for (n, _), r in zip(mine, results, strict=True) if r is not None)
+        self.served_together += len(served)
+        return [served[n] if n in served else self._one(session, i) for n, i in enumerate(batch)]
+
     def _run(self, batch: list[_Item]) -> tuple[list[Outcome], int | None]:
         """The outcomes, and the newest revision committed (None: nothing changed)."""
         if len(batch) > 1:
             try:
                 with self.db.write() as session:
-                    results = [self._one(session, item) for item in batch]
+                    results = self._together(session, batch)
                 return [(r, None) for r in results], session.info.get("revision")
             except Exception:  # noqa: S110 - one of them failed: each again on its own, below
                 pass

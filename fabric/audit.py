@@ -60,11 +60,19 @@ def entry(
     session: Session, action: str, entity: str, key: str, before: Any, after: Any
 ) -> dict[str, Any]:
     """The column values of one audit entry, the caller taken from the session."""
-    who = session.info.get("principal")
+    who, request = session.info.get("principal"), session.info.get("request")
+    return entry_by(who, request, action, entity, key, before, after)
+
+
+def entry_by(
+    who: Any, request: str | None, action: str, entity: str, key: str, before: Any, after: Any
+) -> dict[str, Any]:
+    """The column values of one audit entry made by ``who`` (a token's principal) in
+    ``request`` (the API call): for changes of several callers written at once."""
     return {
         "token_name": getattr(who, "name", None),
         "role": getattr(who, "role", None),
-        "request": session.info.get("request"),
+        "request": request,
         "action": action,
         "entity": entity,
         "key": key[:128],

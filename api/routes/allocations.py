@@ -5,7 +5,8 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
-from api.deps import ReadSession, in_write_transaction
+from api.deps import ReadSession, in_write_transaction, principal_of, request_label
+from api.group_commit import Together
 from api.metrics import observe
 from api.schemas.allocations import (
     AllocationCreate,
@@ -15,14 +16,35 @@ from api.schemas.allocations import (
     ReleaseResult,
 )
 from fabric.db import touches
-from fabric.ipam import allocator, queries, release
+from fabric.ipam import allocator, fast, queries, release
 from fabric.models import Allocation
+from fabric.validation import check_handle, validate_attributes
 
 router = APIRouter(prefix="/v1/allocations", tags=["allocations"])
 
 
 def public(rows: list[Allocation]) -> list[AllocationPublic]:
     return [AllocationPublic.model_validate(queries.describe(r)) for r in rows]
+
+
+Outcome = tuple[list[dict[str, Any]], bool]  # the allocations described, and whether new
+
+
+def _allocate_together(session: Session, requests: list[fast.Request]) -> list[Outcome | None]:
+    described = fast.allocate_many(session, requests)
+    return [None if rows is None else (rows, True) for rows in described]
+
+
+def _together(body: AllocationCreate, request: Request) -> Together | None:
+    """The common case (one family, no address asked for), served with the others queued
+    with it (``api.group_commit``); validated here, as the allocator would."""
+    if body.address is not None or body.family not in ("4", "6"):
+        return None
+    check_handle(body.handle)
+    attrs = validate_attributes(body.attributes)
+    ask = fast.Request(body.host, body.handle, int(body.family), attrs,
+                       principal_of(request), request_label(request))  # fmt: skip
+    return Together(_allocate_together, ask)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -38,12 +60,12 @@ async def allocate(
     409 ``pool_exhausted`` when the host can get no address.
     """
 
-    def work(session: Session) -> tuple[list[dict[str, Any]], bool]:
+    def work(session: Session) -> Outcome:
         before = touches(session)  # the transaction may be shared with other allocations
         rows = allocator.allocate_described(session, **body.model_dump())
         return rows, touches(session) > before
 
-    rows, created = await in_write_transaction(request, work)
+    rows, created = await in_write_transaction(request, work, _together(body, request))
     if not created:
         response.status_code = status.HTTP_200_OK
     allocations = [AllocationPublic.model_validate(r) for r in rows]

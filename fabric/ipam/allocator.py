@@ -152,7 +152,7 @@ def _free_in(session: Session, block: Block) -> IPAddress | None:
     net = ipaddress.ip_network(block.cidr)
     if block.allocated >= usable_in(net, reserved):
         return None
-    return first_free(net, fast.taken_in(session, block.id), reserved)
+    return first_free(net, fast.taken_in(session, block.id, net.version), reserved)
 
 
 def _first_with_room(session: Session, blocks: Iterable[Block]) -> tuple[Block, IPAddress] | None:

@@ -7,7 +7,9 @@ gateway, so no network or broadcast address is set aside).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import itertools
 import socket
 from collections.abc import Iterable, Iterator
 
@@ -92,27 +94,30 @@ def usable_in(net: IPNetwork, reserved: list[IPNetwork]) -> int:
     return net.num_addresses - taken
 
 
-def _ipv4_text(number: int) -> str:
-    return socket.inet_ntoa(number.to_bytes(4, "big"))
+_PTON = {4: functools.partial(socket.inet_pton, socket.AF_INET),
+         6: functools.partial(socket.inet_pton, socket.AF_INET6)}  # fmt: skip
 
 
-def _ipv6_text(number: int) -> str:
-    return ipaddress.IPv6Address(number).compressed
+def address_numbers(texts: Iterable[str], version: int) -> set[int]:
+    """Stored addresses (``ipaddress``'s compressed text) of one family as integers,
+    converted in C: a scan then formats no candidate as text (measured in a /24 holding
+    ~130: 110 µs → 15 µs a scan)."""
+    return set(map(int.from_bytes, map(_PTON[version], texts)))  # big-endian: the default
 
 
-def first_free(block: IPNetwork, taken: set[str], reserved: list[IPNetwork]) -> IPAddress | None:
+def first_free(block: IPNetwork, taken: set[int], reserved: list[IPNetwork]) -> IPAddress | None:
     """The lowest address of the block that is neither taken nor reserved.
 
-    ``taken`` holds addresses as stored (``ipaddress``'s compressed text). The scan walks
-    integers and formats IPv4 with ``inet_ntoa`` (the same dotted quad): building an
-    address object per candidate was a quarter of an allocation's time in a full block."""
+    ``taken`` holds addresses as integers (``address_numbers``); the taken ones are skipped
+    by ``filterfalse`` in C, so only free candidates reach the reserved-range check."""
     ranges = [
         (int(r.network_address), int(r.broadcast_address)) for r in reserved if r.overlaps(block)
     ]
-    text = _ipv4_text if block.version == 4 else _ipv6_text
     first = int(block.network_address)
-    for number in range(first, first + block.num_addresses):
-        if text(number) not in taken and not any(lo <= number <= hi for lo, hi in ranges):
+    for number in itertools.filterfalse(
+        taken.__contains__, range(first, first + block.num_addresses)
+    ):
+        if not any(lo <= number <= hi for lo, hi in ranges):
             return ipaddress.ip_address(number)
     return None
 

@@ -1,4 +1,4 @@
-"""The allocator's common case in a handful of Core statements.
+"""The allocator's common case in a handful of Core statements, for many requests at once.
 
 Measured (bench/ipam.py, cProfile): the ORM path spent ~7 ms per allocation,
 nearly all of it building statements and tracking objects, not in the
@@ -9,24 +9,45 @@ answers ``None`` for everything else (a handle that already holds an address,
 a requested address, dual stack, an unknown host, no room: claim, borrow,
 exhaustion), which the ORM path in ``allocator`` then handles.
 
-Same result as the ORM path (lowest free address of the host's first block
-with room), same invariants: the unique address constraint, ``Block.allocated``,
-the host's revision, an audit entry in the same transaction.
+Requests that queued together (``api.group_commit``) are served together: one
+statement of each kind for the whole batch instead of seven per allocation
+(measured at 16 clients: ~0.35 → ~0.1 ms of the server's time per allocation).
+They are served in their order, each the lowest free address of its host's
+first block with room, exactly as one after another would be.
+
+Same result as the ORM path, same invariants: the unique address constraint,
+``Block.allocated``, the host's revision, an audit entry per allocation in the
+same transaction, under the name of whoever asked for it.
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Executable,
+    Result,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)  # fmt: skip
 from sqlalchemy.orm import Session
 
 from fabric import audit
 from fabric.db import touch_hosts
-from fabric.ipam.blocks import first_free, reserved_networks, usable_in
+from fabric.ipam.blocks import address_numbers, first_free, reserved_networks, usable_in
 from fabric.models import Allocation, AuditEntry, Block, Host, Pool, utcnow
+from fabric.validation import IPNetwork
 
 _hosts = cast(Table, Host.__table__)
 _pools = cast(Table, Pool.__table__)
@@ -34,92 +55,210 @@ _blocks = cast(Table, Block.__table__)
 _allocs = cast(Table, Allocation.__table__)
 _audit = cast(Table, AuditEntry.__table__)
 
+Match = Callable[[ColumnElement[Any], str], ColumnElement[bool]]
+
+
+def _one_or_many(build: Callable[[Match], Executable]) -> tuple[Executable, Executable]:
+    """A query built twice: ``column = :name`` for one value, ``column IN (:name…)`` for
+    several (expanding an IN list costs more than the rest of a one-row query)."""
+    return (
+        build(lambda column, name: column == bindparam(name)),
+        build(lambda column, name: column.in_(bindparam(name, expanding=True))),
+    )
+
+
+def _execute(
+    conn: Connection | Session, pair: tuple[Executable, Executable], name: str, values: list[Any]
+) -> Result[Any]:
+    one = len(values) == 1
+    return conn.execute(pair[0] if one else pair[1], {name: values[0] if one else values})
+
+
 # Built once: SQLAlchemy then reuses their compiled form instead of rebuilding them per call.
-_HANDLE_HELD = (
-    select(_allocs.c.id)
-    .where(_allocs.c.handle == bindparam("handle"), _allocs.c.family == bindparam("family"))
-    .limit(1)
+_HANDLES_HELD = _one_or_many(
+    lambda match: select(_allocs.c.handle, _allocs.c.family).where(match(_allocs.c.handle, "h"))
 )
-# The host by name and its blocks of the family in one query: no row, not the common case.
-_OWN_BLOCKS = (
-    select(
-        _hosts.c.id, _blocks.c.id, _blocks.c.cidr, _blocks.c.allocated, _pools.c.name,
-        _pools.c.reserved,
+# The hosts by name and their blocks in one query: a host without a row is not the common case.
+_OWN_BLOCKS = _one_or_many(
+    lambda match: select(
+        _hosts.c.name, _pools.c.family, _hosts.c.id, _blocks.c.id, _blocks.c.cidr,
+        _blocks.c.allocated, _pools.c.name, _pools.c.reserved,
     )
     .join(_blocks, _blocks.c.host_id == _hosts.c.id)
     .join(_pools, _pools.c.id == _blocks.c.pool_id)
-    .where(_hosts.c.name == bindparam("name"), _pools.c.family == bindparam("family"))
+    .where(match(_hosts.c.name, "name"))
     .order_by(_blocks.c.id)
 )  # fmt: skip
-# One row, the block's addresses joined by spaces (group_concat / string_agg): fetching a
+# A block's addresses as one row joined by spaces (group_concat / string_agg): fetching a
 # row per address was a fifth of an allocation's time in a /24 holding ~100.
-_TAKEN = select(func.aggregate_strings(_allocs.c.address, " ")).where(
-    _allocs.c.block_id == bindparam("block_id")
+_TAKEN = _one_or_many(
+    lambda match: (
+        select(_allocs.c.block_id, func.aggregate_strings(_allocs.c.address, " "))
+        .where(match(_allocs.c.block_id, "block"))
+        .group_by(_allocs.c.block_id)
+    )
 )
-_INSERT = insert(_allocs).returning(_allocs.c.id)
+# Ids back in the rows' order (SQLAlchemy's "insertmanyvalues": one statement per batch).
+_INSERT = insert(_allocs).returning(_allocs.c.id, sort_by_parameter_order=True)
 _FILL = (
     update(_blocks)
     .where(_blocks.c.id == bindparam("block_id"))
-    .values(allocated=_blocks.c.allocated + 1)
+    .values(allocated=_blocks.c.allocated + bindparam("added"))
 )
 _AUDIT = insert(_audit)
 
 
-def taken_in(conn: Connection | Session, block_id: int) -> set[str]:
-    """The addresses allocated in a block, as stored (through a Session: its pending
-    allocations are flushed first)."""
-    joined = conn.scalar(_TAKEN, {"block_id": block_id})
-    return set(joined.split(" ")) if joined else set()
+def _rows(rows: list[dict[str, Any]]) -> dict[str, Any] | list[dict[str, Any]]:
+    """One row alone (a plain execute) or several (an executemany)."""
+    return rows[0] if len(rows) == 1 else rows
+
+
+@dataclass(frozen=True)
+class Request:
+    """One allocation of the common case; the caller has validated ``handle`` and ``attrs``.
+    ``principal`` and ``label`` name who asked, for the audit log (``fabric.audit``)."""
+
+    host: str
+    handle: str
+    family: int
+    attrs: dict[str, str]
+    principal: Any = None
+    label: str | None = None
 
 
 @functools.lru_cache(maxsize=4096)
-def _capacity(cidr: str, reserved: tuple[str, ...]) -> int:
-    return usable_in(ipaddress.ip_network(cidr), reserved_networks(reserved))
+def _shape(cidr: str, reserved: tuple[str, ...]) -> tuple[IPNetwork, list[IPNetwork], int]:
+    """A block's network, its pool's reserved ranges and how many addresses it can hold:
+    parsed once per block, not once per allocation."""
+    network, kept = ipaddress.ip_network(cidr), reserved_networks(reserved)
+    return network, kept, usable_in(network, kept)
+
+
+@dataclass
+class _Room:
+    """A block of the host as this batch sees it: its fill and taken addresses as they grow."""
+
+    host_id: int
+    block_id: int
+    cidr: str
+    allocated: int
+    pool: str
+    network: IPNetwork
+    reserved: list[IPNetwork]
+    capacity: int
+    taken: set[int] | None = None  # loaded when first needed
+    added: int = 0
+
+    @property
+    def has_room(self) -> bool:
+        return self.allocated < self.capacity
+
+
+def _taken(conn: Connection | Session, block_ids: list[int]) -> dict[int, str]:
+    return {b: joined for b, joined in _execute(conn, _TAKEN, "block", block_ids)}
+
+
+def taken_in(conn: Connection | Session, block_id: int, version: int) -> set[int]:
+    """The addresses allocated in a block, as integers (through a Session: its pending
+    allocations are flushed first)."""
+    joined = _taken(conn, [block_id]).get(block_id)
+    return address_numbers(joined.split(" "), version) if joined else set()
+
+
+def _rooms(conn: Connection, names: list[str]) -> dict[tuple[str, int], list[_Room]]:
+    """Each (host, family)'s blocks, the taken addresses of the first one with room loaded."""
+    rooms: dict[tuple[str, int], list[_Room]] = defaultdict(list)
+    for name, family, host_id, block_id, cidr, allocated, pool, reserved in _execute(
+        conn, _OWN_BLOCKS, "name", names
+    ):
+        shape = _shape(cidr, tuple(reserved or ()))
+        rooms[(name, family)].append(_Room(host_id, block_id, cidr, allocated, pool, *shape))
+    first = [next((r for r in blocks if r.has_room), None) for blocks in rooms.values()]
+    _load([r for r in first if r is not None], conn)
+    return rooms
+
+
+def _load(rooms: list[_Room], conn: Connection) -> None:
+    if not rooms:
+        return
+    joined = _taken(conn, [r.block_id for r in rooms])
+    for r in rooms:
+        texts = joined.get(r.block_id)
+        r.taken = address_numbers(texts.split(" "), r.network.version) if texts else set()
+
+
+def _place(request: Request, blocks: list[_Room], conn: Connection) -> tuple[_Room, str] | None:
+    for room in blocks:
+        if not room.has_room:
+            continue
+        if room.taken is None:
+            _load([room], conn)
+        assert room.taken is not None
+        free = first_free(room.network, room.taken, room.reserved)
+        if free is None:  # counted short of full yet nothing free: the ORM path will see
+            room.allocated = room.capacity
+            continue
+        room.taken.add(int(free))
+        room.allocated += 1
+        room.added += 1
+        return room, free.compressed
+    return None
+
+
+def allocate_many(session: Session, requests: list[Request]) -> list[list[dict[str, Any]] | None]:
+    """For each request, its allocation described as ``queries.describe`` does, or None:
+    not the common case (that request is left to the ORM path, after these)."""
+    out: list[list[dict[str, Any]] | None] = [None] * len(requests)
+    if not requests:
+        return out
+    conn = session.connection()
+    handles = [r.handle for r in requests]
+    held = {(h, f) for h, f in _execute(conn, _HANDLES_HELD, "h", handles)}
+    rooms = _rooms(conn, sorted({r.host for r in requests}))
+    rows: list[dict[str, Any]] = []
+    placed: list[tuple[int, _Room]] = []
+    now = utcnow()
+    for i, request in enumerate(requests):
+        if (request.handle, request.family) in held:  # held already, or asked twice in the batch
+            continue
+        found = _place(request, rooms.get((request.host, request.family), []), conn)
+        if found is None:
+            continue
+        held.add((request.handle, request.family))
+        room, address = found
+        rows.append({
+            "address": address, "family": request.family, "block_id": room.block_id,
+            "host_id": room.host_id, "handle": request.handle, "attributes": request.attrs,
+            "created_at": now,
+        })  # fmt: skip
+        placed.append((i, room))
+    if not rows:
+        return out
+    ids = conn.execute(_INSERT, _rows(rows)).scalars().all()
+    filled = [r for blocks in rooms.values() for r in blocks if r.added]
+    conn.execute(_FILL, _rows([{"block_id": r.block_id, "added": r.added} for r in filled]))
+    touch_hosts(session, {room.host_id for _, room in placed})
+    entries = []
+    for (i, room), row, row_id in zip(placed, rows, ids, strict=True):
+        request = requests[i]
+        row["id"] = row_id
+        after = {**row, "created_at": now.isoformat()}
+        entries.append(
+            audit.entry_by(request.principal, request.label, "create", "allocations",
+                           f"allocations/{row['address']}", None, after)
+        )  # fmt: skip
+        out[i] = [{
+            "address": row["address"], "family": request.family, "host": request.host,
+            "handle": request.handle, "block": room.cidr, "pool": room.pool, "borrowed": False,
+            "attributes": request.attrs, "created_at": now,
+        }]  # fmt: skip
+    conn.execute(_AUDIT, _rows(entries))
+    return out
 
 
 def allocate(
     session: Session, *, host: str, handle: str, family: int, attrs: dict[str, str]
 ) -> list[dict[str, Any]] | None:
-    """One address of ``family`` for a new handle, described as ``queries.describe`` does;
-    None: not the common case. The caller has validated ``handle`` and ``attrs``."""
-    conn = session.connection()
-    if conn.scalar(_HANDLE_HELD, {"handle": handle, "family": family}):
-        return None
-    for host_id, block_id, cidr, allocated, pool, reserved in conn.execute(
-        _OWN_BLOCKS, {"name": host, "family": family}
-    ).all():
-        if allocated >= _capacity(cidr, tuple(reserved or ())):
-            continue
-        taken = taken_in(conn, block_id)
-        free = first_free(ipaddress.ip_network(cidr), taken, reserved_networks(reserved or ()))
-        if free is None:
-            continue
-        row = {
-            "address": free.compressed,
-            "family": family,
-            "block_id": block_id,
-            "host_id": host_id,
-            "handle": handle,
-            "attributes": attrs,
-            "created_at": utcnow(),
-        }
-        row["id"] = conn.scalar(_INSERT, row)
-        conn.execute(_FILL, {"block_id": block_id})
-        touch_hosts(session, {host_id})
-        after = {**row, "created_at": row["created_at"].isoformat()}
-        key = f"allocations/{row['address']}"
-        conn.execute(_AUDIT, audit.entry(session, "create", "allocations", key, None, after))
-        return [
-            {
-                "address": row["address"],
-                "family": family,
-                "host": host,
-                "handle": handle,
-                "block": cidr,
-                "pool": pool,
-                "borrowed": False,
-                "attributes": attrs,
-                "created_at": row["created_at"],
-            }
-        ]
-    return None
+    """``allocate_many`` of one request, audited under the session's caller."""
+    who = session.info.get("principal"), session.info.get("request")
+    return allocate_many(session, [Request(host, handle, family, attrs, *who)])[0]

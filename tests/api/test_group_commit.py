@@ -114,3 +114,24 @@ def test_releases_share_the_batch_and_a_stale_one_fails_alone(client: TestClient
     assert answers[3].json()["allocations"][0]["address"] == address
     assert answers[4].json()["released"] == []
     assert {a["handle"] for a in client.get("/v1/allocations").json()} == {"new"}
+
+
+def test_a_batch_served_together_fills_the_block_then_claims_the_next(client: TestClient) -> None:
+    seed(client)  # blocks of /28: 16 addresses
+    client.post("/v1/allocations", json={"host": "h1", "handle": "first"})  # claims 10.0.0.0/28
+    commit: GroupCommit = client.app.state.group_commit  # type: ignore[attr-defined]
+    batches, served = commit.batches, commit.served_together
+    bodies: list[dict[str, Any]] = [{"host": "h1", "handle": f"n{i}"} for i in range(20)]
+    bodies.insert(5, {"host": "h1", "handle": "n2"})  # asked twice in the batch
+    answers = queued_behind_a_writer(client, bodies)
+
+    assert commit.batches == batches + 1
+    assert commit.served_together == served + 15  # the rest: the repeat, and the spill
+    assert [a.status_code for a in answers] == [201] * 5 + [200] + [201] * 15
+    got = [a.json()["allocations"][0] for a in answers]
+    assert got[5]["address"] == got[2]["address"]
+    fresh = [g for i, g in enumerate(got) if i != 5]
+    # In the queue's order: the rest of the host's block, then a block it claims.
+    assert [g["address"] for g in fresh] == [f"10.0.0.{n}" for n in range(1, 21)]
+    assert {g["block"] for g in fresh[15:]} == {"10.0.0.16/28"}
+    assert client.get("/v1/ipam/check").json()["ok"] is True

@@ -42,8 +42,10 @@ def test_usable_counts_overlapping_reservations_once() -> None:
 
 def test_first_free_skips_taken_and_reserved() -> None:
     block = net("fd00::/126")
-    assert str(blocks.first_free(block, {"fd00::"}, [net("fd00::1/128")])) == "fd00::2"
-    assert blocks.first_free(block, {"fd00::", "fd00::2", "fd00::3"}, [net("fd00::1/128")]) is None
+    taken = blocks.address_numbers(["fd00::"], 6)
+    assert str(blocks.first_free(block, taken, [net("fd00::1/128")])) == "fd00::2"
+    taken = blocks.address_numbers(["fd00::", "fd00::2", "fd00::3"], 6)
+    assert blocks.first_free(block, taken, [net("fd00::1/128")]) is None
 
 
 @settings(max_examples=300, deadline=None)
@@ -71,7 +73,9 @@ def test_first_free_is_the_lowest_address_neither_taken_nor_reserved(
         (a for a in members if a.compressed not in taken and not any(a in r for r in reserved)),
         None,
     )
-    assert blocks.first_free(block, taken, reserved) == expected
+    numbers = blocks.address_numbers(taken, version)  # as stored, to integers
+    assert numbers == {int(ipaddress.ip_address(t)) for t in taken}
+    assert blocks.first_free(block, numbers, reserved) == expected
 
 
 def test_unclaimed_blocks_skip_claimed_and_fully_reserved() -> None:
