@@ -8,10 +8,11 @@ latencies and long-poll waiters are this replica's own. One registry per app.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -95,17 +96,15 @@ class ApiMetrics:
         )
 
 
-def observe(which: str) -> Any:
-    """A dependency timing the whole request, commit included: declare it first, so its
-    teardown runs after the write session's."""
-
-    async def timer(request: Request) -> AsyncIterator[None]:  # async: no thread-pool hop
-        start = time.perf_counter()
-        yield
-        histogram: Histogram = getattr(request.app.state.metrics, which)
-        histogram.observe(time.perf_counter() - start)
-
-    return Depends(timer)
+@contextmanager
+def timed(request: Request, which: str) -> Iterator[None]:
+    """Times a handler's work, its commit included (the handler awaits it), into the
+    histogram ``which``. A context manager, not a dependency: FastAPI's machinery for a
+    dependency with teardown cost more than the timing (~7 % of an allocation's handling)."""
+    start = time.perf_counter()
+    yield
+    histogram: Histogram = getattr(request.app.state.metrics, which)
+    histogram.observe(time.perf_counter() - start)
 
 
 @router.get("/metrics", response_class=Response)

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import ReadSession, in_write_transaction, principal_of, request_label
 from api.group_commit import Together
-from api.metrics import observe
+from api.metrics import timed
 from api.schemas.allocations import (
     AllocationCreate,
     AllocationPublic,
@@ -52,7 +52,6 @@ async def allocate(
     body: AllocationCreate,
     request: Request,
     response: Response,
-    _timer: None = observe("allocation"),
 ) -> AllocationResult:
     """Allocate an address (or one per family) for a handle on a host.
 
@@ -65,7 +64,8 @@ async def allocate(
         rows = allocator.allocate_described(session, **body.model_dump())
         return rows, touches(session) > before
 
-    rows, created = await in_write_transaction(request, work, _together(body, request))
+    with timed(request, "allocation"):
+        rows, created = await in_write_transaction(request, work, _together(body, request))
     if not created:
         response.status_code = status.HTTP_200_OK
     allocations = [AllocationPublic.model_validate(r) for r in rows]
@@ -98,14 +98,15 @@ def get_allocation(address: str, session: ReadSession) -> AllocationPublic:
 
 @router.post("/release")
 async def release_allocations(
-    body: ReleaseRequest, request: Request, _timer: None = observe("release")
+    body: ReleaseRequest, request: Request
 ) -> ReleaseResult:
     """Release by handle (all families or one) or by address; idempotent."""
 
     def work(session: Session) -> list[AllocationPublic]:
         return public(release.release(session, **body.model_dump()))
 
-    return ReleaseResult(released=await in_write_transaction(request, work))
+    with timed(request, "release"):
+        return ReleaseResult(released=await in_write_transaction(request, work))
 
 
 @router.delete("/{address}")
@@ -113,11 +114,11 @@ async def release_address(
     address: str,
     request: Request,
     handle: str | None = None,
-    _timer: None = observe("release"),
 ) -> ReleaseResult:
     """Release one address; with ``handle``, only if that handle still owns it."""
 
     def work(session: Session) -> list[AllocationPublic]:
         return public(release.release(session, address=address, handle=handle))
 
-    return ReleaseResult(released=await in_write_transaction(request, work))
+    with timed(request, "release"):
+        return ReleaseResult(released=await in_write_transaction(request, work))
