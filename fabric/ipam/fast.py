@@ -187,7 +187,8 @@ def _load(rooms: list[_Room], conn: Connection) -> None:
         r.taken = address_numbers(texts.split(" "), r.network.version) if texts else set()
 
 
-def _place(request: Request, blocks: list[_Room], conn: Connection) -> tuple[_Room, str] | None:
+def _place(blocks: list[_Room], conn: Connection) -> tuple[_Room, str] | None:
+    """The lowest free address of the first of these blocks with room, taken in memory."""
     for room in blocks:
         if not room.has_room:
             continue
@@ -221,7 +222,7 @@ def allocate_many(session: Session, requests: list[Request]) -> list[list[dict[s
     for i, request in enumerate(requests):
         if (request.handle, request.family) in held:  # held already, or asked twice in the batch
             continue
-        found = _place(request, rooms.get((request.host, request.family), []), conn)
+        found = _place(rooms.get((request.host, request.family), []), conn)
         if found is None:
             continue
         held.add((request.handle, request.family))
