@@ -23,7 +23,6 @@ log = logging.getLogger(__name__)
 class WalCheckpointer:
     def __init__(self, path: str, interval: float = 1.0) -> None:
         self.path, self.interval = path, interval
-        self.checkpoints = 0  # completed calls, for the tests
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
 
@@ -42,13 +41,12 @@ class WalCheckpointer:
         return self._thread.is_alive()
 
     def _run(self) -> None:
-        conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        conn = sqlite3.connect(self.path, timeout=30)  # this thread's alone
         try:
             while True:
                 stopping = self._stop.wait(self.interval)
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                    self.checkpoints += 1
                 except sqlite3.Error as exc:  # the next round tries again
                     log.warning("WAL checkpoint of %s failed: %s", self.path, exc)
                 if stopping:
