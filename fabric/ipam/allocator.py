@@ -30,11 +30,11 @@ from fabric.hosts import get_host
 from fabric.ipam import fast, queries
 from fabric.ipam.blocks import (
     block_of,
+    block_shape,
     first_free,
     is_reserved,
     reserved_networks,
     unclaimed_blocks,
-    usable_in,
 )
 from fabric.models import Allocation, Block, Host, Pool
 from fabric.validation import (
@@ -164,9 +164,8 @@ def _candidate_pools(session: Session, host: Host, family: int) -> list[Pool]:
 
 
 def _free_in(session: Session, block: Block) -> IPAddress | None:
-    reserved = reserved_networks(block.pool.reserved)
-    net = ipaddress.ip_network(block.cidr)
-    if block.allocated >= usable_in(net, reserved):
+    net, reserved, capacity = block_shape(block.cidr, tuple(block.pool.reserved or ()))
+    if block.allocated >= capacity:
         return None
     return first_free(net, fast.taken_in(session, block.id, net.version), reserved)
 

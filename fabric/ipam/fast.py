@@ -22,8 +22,6 @@ same transaction, under the name of whoever asked for it.
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from fabric import audit
 from fabric.db import touch_hosts
-from fabric.ipam.blocks import address_numbers, first_free, reserved_networks, usable_in
+from fabric.ipam.blocks import address_numbers, block_shape, first_free
 from fabric.models import Allocation, AuditEntry, Block, Host, Pool, utcnow
 from fabric.validation import IPNetwork
 
@@ -126,14 +124,6 @@ class Request:
     label: str | None = None
 
 
-@functools.lru_cache(maxsize=4096)
-def _shape(cidr: str, reserved: tuple[str, ...]) -> tuple[IPNetwork, list[IPNetwork], int]:
-    """A block's network, its pool's reserved ranges and how many addresses it can hold:
-    parsed once per block, not once per allocation."""
-    network, kept = ipaddress.ip_network(cidr), reserved_networks(reserved)
-    return network, kept, usable_in(network, kept)
-
-
 @dataclass
 class _Room:
     """A block of the host as this batch sees it: its fill and taken addresses as they grow."""
@@ -171,7 +161,7 @@ def _rooms(conn: Connection, names: list[str]) -> dict[tuple[str, int], list[_Ro
     for name, family, host_id, block_id, cidr, allocated, pool, reserved in _execute(
         conn, _OWN_BLOCKS, "name", names
     ):
-        shape = _shape(cidr, tuple(reserved or ()))
+        shape = block_shape(cidr, tuple(reserved or ()))
         rooms[(name, family)].append(_Room(host_id, block_id, cidr, allocated, pool, *shape))
     first = [next((r for r in blocks if r.has_room), None) for blocks in rooms.values()]
     _load([r for r in first if r is not None], conn)

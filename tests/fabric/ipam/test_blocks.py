@@ -83,6 +83,27 @@ def test_unclaimed_blocks_skip_claimed_and_fully_reserved() -> None:
     assert [str(b) for b in got] == ["10.0.0.128/26", "10.0.0.192/26"]
 
 
+@settings(max_examples=300, deadline=None)
+@given(version=st.sampled_from([4, 6]), bits=st.integers(0, 4), data=st.data())
+def test_unclaimed_blocks_are_the_pools_blocks_neither_claimed_nor_all_reserved(
+    version: int, bits: int, data: st.DataObject
+) -> None:
+    """The index arithmetic against the plain definition, over the pool's subnets in order."""
+    pool = net("10.64.0.0/22" if version == 4 else "2001:db8:0:100::/118")
+    prefix = pool.prefixlen + bits
+    every = list(pool.subnets(new_prefix=prefix))
+    claimed = {str(b) for b in data.draw(st.sets(st.sampled_from(every)))}
+    addresses = list(pool)[::7]
+    reserved = [
+        ipaddress.ip_network(f"{a}/{pool.max_prefixlen - size}", strict=False)
+        for a, size in data.draw(
+            st.lists(st.tuples(st.sampled_from(addresses), st.integers(0, 10 - bits)), max_size=3)
+        )
+    ]
+    expected = [b for b in every if str(b) not in claimed and blocks.usable_in(b, reserved) > 0]
+    assert list(blocks.unclaimed_blocks(pool, prefix, claimed, reserved)) == expected
+
+
 def test_host_prefix() -> None:
     assert blocks.host_prefix("10.1.2.3") == "10.1.2.3/32"
     assert blocks.host_prefix("fd00::1") == "fd00::1/128"  # stored addresses are canonical
