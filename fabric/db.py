@@ -80,6 +80,8 @@ _BUMP = (
     .returning(_state.c.revision)
 )
 _NOTIFY = text("SELECT pg_notify(:ch, :rev)")
+# session.info key of a write transaction: the committed revision it began from.
+BASE_REVISION = "base_revision"
 _TOUCH_ALL = update(_hosts).values(revision=bindparam("rev"))
 _TOUCH = _TOUCH_ALL.where(_hosts.c.id.in_(bindparam("ids", expanding=True)))
 
@@ -122,7 +124,9 @@ class Database:
     def write(self) -> Iterator[Session]:
         """A serialized write transaction, committed on success, rolled back on error."""
         with self._writer() as session, session.begin():
-            session.connection().execute(_LOCK_PG if self.is_postgres else _LOCK)
+            lock = _LOCK_PG if self.is_postgres else _LOCK
+            # The revision this transaction starts from, read under the lock anyway.
+            session.info[BASE_REVISION] = session.connection().execute(lock).scalar()
             yield session
 
     @contextmanager
@@ -149,6 +153,7 @@ def bump_revision(session: Session) -> int:
     On PostgreSQL the NOTIFY is queued in the same transaction, so the other
     replicas hear of it exactly when the change becomes visible.
     """
+    session.info["touches"] = touches(session) + 1
     if "revision" in session.info:
         return int(session.info["revision"])
     conn = session.connection()
@@ -162,15 +167,15 @@ def bump_revision(session: Session) -> int:
 
 
 def touches(session: Session) -> int:
-    """How many changes this transaction made so far: tells one request of a shared
-    transaction (``api.group_commit``) whether it changed anything itself."""
+    """How many changes (``bump_revision`` calls) this transaction made so far: tells one
+    request of a shared transaction (``api.group_commit``) whether it changed anything
+    itself, and ``fabric.ipam.fast`` whether anything changed after its own write."""
     return int(session.info.get("touches", 0))
 
 
 def touch_hosts(session: Session, host_ids: set[int] | None) -> int:
     """Mark hosts (all of them when ``host_ids`` is None) as changed in this revision."""
     rev = bump_revision(session)
-    session.info["touches"] = touches(session) + 1
     if host_ids is None:
         session.connection().execute(_TOUCH_ALL, {"rev": rev})
     elif host_ids:

@@ -22,6 +22,7 @@ same transaction, under the name of whoever asked for it.
 
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,10 +31,12 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Engine,
     Executable,
     Result,
     Table,
     bindparam,
+    event,
     func,
     insert,
     select,
@@ -42,7 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from fabric import audit
-from fabric.db import touch_hosts
+from fabric.db import BASE_REVISION, touch_hosts, touches
 from fabric.ipam.blocks import address_numbers, block_shape, first_free
 from fabric.models import Allocation, AuditEntry, Block, Host, Pool, utcnow
 from fabric.validation import IPNetwork
@@ -155,7 +158,49 @@ def taken_in(conn: Connection | Session, block_id: int, version: int) -> set[int
     return address_numbers(joined.split(" "), version) if joined else set()
 
 
-def _rooms(conn: Connection, names: list[str]) -> dict[tuple[str, int], list[_Room]]:
+@dataclass
+class _Known:
+    """Blocks' taken addresses as of a committed revision."""
+
+    revision: int
+    taken: dict[int, set[int]]
+
+
+# Per database (engine): the taken addresses this process's last fast write committed,
+# true while the fabric is still at that write's revision (every change to an allocation
+# bumps it, from any process: ``fabric.db.bump_revision``). A batch then reads no block's
+# addresses again (measured at 8 a batch: ~a fifth of the writer's time per allocation).
+_KNOWN: weakref.WeakKeyDictionary[Engine, _Known] = weakref.WeakKeyDictionary()
+_PENDING = "fast.known"  # session.info: what this transaction would make known, at commit
+
+
+@dataclass
+class _Pending:
+    engine: Engine
+    known: _Known
+    touches: int  # the transaction's changes when it was written: any later one voids it
+
+
+def _known(session: Session, conn: Connection) -> dict[int, set[int]]:
+    """What is known of blocks' taken addresses, if still true for this transaction: one that
+    has changed nothing yet, begun at the revision of the last fast write committed."""
+    known = _KNOWN.get(conn.engine)
+    fresh = "revision" not in session.info and session.info.get(BASE_REVISION) is not None
+    if known is None or not fresh or known.revision != session.info[BASE_REVISION]:
+        return {}
+    return known.taken
+
+
+@event.listens_for(Session, "after_commit")
+def _publish(session: Session) -> None:
+    pending: _Pending | None = session.info.pop(_PENDING, None)
+    if pending is not None and pending.touches == touches(session):
+        _KNOWN[pending.engine] = pending.known
+
+
+def _rooms(
+    conn: Connection, names: list[str], known: dict[int, set[int]]
+) -> dict[tuple[str, int], list[_Room]]:
     """Each (host, family)'s blocks, the taken addresses of the first one with room loaded."""
     rooms: dict[tuple[str, int], list[_Room]] = defaultdict(list)
     for name, family, host_id, block_id, cidr, allocated, pool, reserved in _execute(
@@ -164,7 +209,10 @@ def _rooms(conn: Connection, names: list[str]) -> dict[tuple[str, int], list[_Ro
         shape = block_shape(cidr, tuple(reserved or ()))
         rooms[(name, family)].append(_Room(host_id, block_id, cidr, allocated, pool, *shape))
     first = [next((r for r in blocks if r.has_room), None) for blocks in rooms.values()]
-    _load([r for r in first if r is not None], conn)
+    for room in first:
+        if room is not None and room.block_id in known:
+            room.taken = set(known[room.block_id])  # a copy: a rollback must not reach it
+    _load([r for r in first if r is not None and r.taken is None], conn)
     return rooms
 
 
@@ -203,9 +251,10 @@ def allocate_many(session: Session, requests: list[Request]) -> list[list[dict[s
     if not requests:
         return out
     conn = session.connection()
+    known = _known(session, conn)
     handles = [r.handle for r in requests]
     held = {(h, f) for h, f in _execute(conn, _HANDLES_HELD, "h", handles)}
-    rooms = _rooms(conn, sorted({r.host for r in requests}))
+    rooms = _rooms(conn, sorted({r.host for r in requests}), known)
     rows: list[dict[str, Any]] = []
     placed: list[tuple[int, _Room]] = []
     now = utcnow()
@@ -228,7 +277,14 @@ def allocate_many(session: Session, requests: list[Request]) -> list[list[dict[s
     ids = conn.execute(_INSERT, _rows(rows)).scalars().all()
     filled = [r for blocks in rooms.values() for r in blocks if r.added]
     conn.execute(_FILL, _rows([{"block_id": r.block_id, "added": r.added} for r in filled]))
-    touch_hosts(session, {room.host_id for _, room in placed})
+    revision = touch_hosts(session, {room.host_id for _, room in placed})
+    # Known after this write: what was, and this batch's blocks; a full block is left out
+    # (it is searched no more), so what is kept is about one block per host.
+    seen = [r for blocks in rooms.values() for r in blocks]
+    taken = {**known, **{r.block_id: r.taken for r in seen if r.taken is not None}}
+    for full in (r.block_id for r in seen if not r.has_room):
+        taken.pop(full, None)
+    session.info[_PENDING] = _Pending(conn.engine, _Known(revision, taken), touches(session))
     entries = []
     for (i, room), row, row_id in zip(placed, rows, ids, strict=True):
         request = requests[i]

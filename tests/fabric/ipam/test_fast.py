@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from fabric import audit, hosts, migrate, pools
 from fabric.db import Database
-from fabric.ipam import allocator, check, fast
+from fabric.ipam import allocator, check, fast, release
 from fabric.models import Allocation, AuditEntry, Block
 
 HOSTS = ["h1", "h2", "h3"]
@@ -68,23 +68,48 @@ request = st.builds(
 )
 
 
+class Abort(Exception):
+    pass
+
+
+def aborted(db: Database, requests: list[fast.Request]) -> None:
+    """A batch served, then rolled back (another request of its batch failed)."""
+    with pytest.raises(Abort), db.write() as s:
+        fast.allocate_many(s, requests)
+        raise Abort
+
+
+def release_handle(db: Database, handle: str) -> None:
+    with db.write() as s:
+        release.release(s, handle=handle)
+
+
+# Between the batches, what may change the blocks behind the back of what the fast path
+# remembers of them: a release, a batch rolled back, an allocation by another process.
+step = st.one_of(
+    st.tuples(st.just("batch"), st.lists(request, min_size=1, max_size=16)),
+    st.tuples(st.just("release"), st.sampled_from([f"c{i}" for i in range(12)])),
+    st.tuples(st.just("abort"), st.lists(request, min_size=1, max_size=4)),
+    st.tuples(st.just("elsewhere"), st.lists(request, min_size=1, max_size=2)),
+)
+
+
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(
-    before=st.lists(request, max_size=12),
-    batches=st.lists(st.lists(request, min_size=1, max_size=16), min_size=1, max_size=3),
-)
+@given(before=st.lists(request, max_size=12), steps=st.lists(step, min_size=1, max_size=6))
 def test_served_together_as_one_after_another(
     tmp_path_factory: pytest.TempPathFactory,
     before: list[fast.Request],
-    batches: list[list[fast.Request]],
+    steps: list[tuple[str, Any]],
 ) -> None:
     where = tmp_path_factory.mktemp("fast")
     dbs = [Database(f"sqlite:///{where / name}.db") for name in ("together", "alone")]
     for db in dbs:
         migrate.upgrade(db.write_engine, db.url)
         seed(db)
+    # The same database file through an engine of its own, as another process would write.
+    elsewhere = Database(dbs[0].url)
     # Distinct handles per host, or the ORM path refuses (another host's handle): a
     # handle held on another host is the group commit's business (the batch runs again).
     owner: dict[str, str] = {}
@@ -94,10 +119,18 @@ def test_served_together_as_one_after_another(
 
     for db in dbs:
         one_by_one(db, keep(before))
-    for batch in batches:
-        assert together(dbs[0], keep(batch)) == one_by_one(dbs[1], keep(batch))
+    for kind, what in steps:
+        if kind == "batch":
+            assert together(dbs[0], keep(what)) == one_by_one(dbs[1], keep(what))
+        elif kind == "release":
+            for db in dbs:
+                release_handle(db, what)
+        elif kind == "abort":
+            aborted(dbs[0], keep(what))
+        else:
+            assert one_by_one(elsewhere, keep(what)) == one_by_one(dbs[1], keep(what))
     assert contents(dbs[0]) == contents(dbs[1])
-    for db in dbs:
+    for db in [*dbs, elsewhere]:
         db.dispose()
 
 
@@ -150,3 +183,36 @@ def test_address_numbers_read_what_is_stored() -> None:
     assert address_numbers(v6, 6) == {int(ipaddress.ip_address(a)) for a in v6}
     assert address_numbers(["10.0.0.255"], 4) == {0x0A0000FF}
     assert audit.entry_by(None, "r", "create", "x", "x/1", None, {})["request"] == "r"
+
+
+def test_what_a_batch_remembers_of_a_block_follows_every_other_write(tmp_path: Any) -> None:
+    """The fast path remembers the taken addresses its last committed batch left
+    (``fast._KNOWN``); each kind of write that changes them must make it read them again."""
+    db = Database(f"sqlite:///{tmp_path / 'known.db'}")
+    migrate.upgrade(db.write_engine, db.url)
+    seed(db)
+    count = iter(range(100))
+
+    def one(then: Any = None) -> str | None:
+        with db.write() as s:
+            got = fast.allocate_many(s, [fast.Request("h1", f"k{next(count)}", 4, {})])[0]
+            if then is not None:
+                then(s)
+        return None if got is None else str(got[0]["address"])
+
+    with db.write() as s:  # h1 claims 10.0.0.0/29 (the ORM path) and takes .0; .1 is reserved
+        allocator.allocate(s, host="h1", handle="first")
+    assert [one(), one()] == ["10.0.0.2", "10.0.0.3"]
+    release_handle(db, "k0")
+    assert one() == "10.0.0.2"  # released, so free again
+    aborted(db, [fast.Request("h1", "gone", 4, {})])
+    assert one() == "10.0.0.4"  # taken by a batch rolled back, so never taken
+    # .4 released in the same transaction as the batch that took .5: free at commit.
+    assert one(then=lambda s: release.release(s, handle="k3")) == "10.0.0.5"
+    assert one() == "10.0.0.4"
+    other = Database(db.url)  # another process
+    with other.write() as s:
+        allocator.allocate(s, host="h1", handle="theirs", address="10.0.0.6")
+    other.dispose()
+    assert one() == "10.0.0.7"  # not .6, which the other process took
+    db.dispose()
