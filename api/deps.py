@@ -66,7 +66,8 @@ def _say_who(session: Session, request: Request) -> None:
 
 
 def request_label(request: Request) -> str:
-    return f"{request.method} {request.url.path}"[:255]
+    # The scope's path, not request.url: building the URL object cost ~5 % of an allocation.
+    return f"{request.method} {request.scope['path']}"[:255]
 
 
 def _kick_if_changed(session: Session, request: Request) -> None:

@@ -7,13 +7,12 @@ latencies and long-poll waiters are this replica's own. One registry per app.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.context_managers import Timer
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import select
@@ -96,15 +95,12 @@ class ApiMetrics:
         )
 
 
-@contextmanager
-def timed(request: Request, which: str) -> Iterator[None]:
+def timed(request: Request, which: str) -> Timer:
     """Times a handler's work, its commit included (the handler awaits it), into the
-    histogram ``which``. A context manager, not a dependency: FastAPI's machinery for a
-    dependency with teardown cost more than the timing (~7 % of an allocation's handling)."""
-    start = time.perf_counter()
-    yield
+    histogram ``which``: prometheus-client's own timer, a plain class (a dependency with
+    teardown cost ~7 % of an allocation's handling, a generator context manager ~3 %)."""
     histogram: Histogram = getattr(request.app.state.metrics, which)
-    histogram.observe(time.perf_counter() - start)
+    return histogram.time()
 
 
 @router.get("/metrics", response_class=Response)
