@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from fastapi.telemetry import TelemetryConfig
 from starlette.concurrency import run_in_threadpool
 
 import fabric
@@ -37,6 +38,7 @@ from fabric.db import Database
 from fabric.settings import Settings
 
 log = logging.getLogger(__name__)
+_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 def _bootstrap_admin(db: Database, settings: Settings) -> None:
@@ -84,6 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
         # Every route needs a token (api/auth.py), except health and the API description.
         dependencies=[Depends(authorize)],
         responses=errors.ERROR_RESPONSES,
+        telemetry=None if settings.opentelemetry else _NO_TELEMETRY,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.state.settings = settings

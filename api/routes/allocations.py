@@ -47,12 +47,8 @@ def _together(body: AllocationCreate, request: Request) -> Together | None:
     return Together(_allocate_together, ask)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
-async def allocate(
-    body: AllocationCreate,
-    request: Request,
-    response: Response,
-) -> AllocationResult:
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=AllocationResult)
+async def allocate(body: AllocationCreate, request: Request) -> Response:
     """Allocate an address (or one per family) for a handle on a host.
 
     Idempotent per handle: asking again returns the same address with 200.
@@ -66,11 +62,16 @@ async def allocate(
 
     with timed(request, "allocation"):
         rows, created = await in_write_transaction(request, work, _together(body, request))
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    allocations = [AllocationPublic.model_validate(r) for r in rows]
-    return AllocationResult(
-        host=body.host, handle=body.handle, created=created, allocations=allocations
+    result = AllocationResult(
+        host=body.host, handle=body.handle, created=created,
+        allocations=[AllocationPublic.model_validate(r) for r in rows],
+    )  # fmt: skip
+    # The answer serialized here, once: FastAPI would check the model again, then serialize
+    # it, then copy a status code over from a Response of its own.
+    return Response(
+        result.model_dump_json(),
+        status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        media_type="application/json",
     )
 
 

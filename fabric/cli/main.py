@@ -189,6 +189,8 @@ def serve(
         ssl_certfile=str(tls_cert) if tls_cert else None,
         ssl_keyfile=str(tls_key) if tls_key else None,
         log_level=log_level,
+        # Access lines are INFO: above it uvicorn would still format each one, to drop it.
+        access_log=logging.getLevelName(log_level.upper()) <= logging.INFO,
         timeout_graceful_shutdown=5,
     )
 
