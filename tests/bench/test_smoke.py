@@ -22,6 +22,7 @@ def test_ipam_smoke() -> None:
     results = ipam.run(smoke=True)
     assert results["sqlite"]["http_per_s"] > 0 and results["sqlite"]["in_process_per_s"] > 0
     assert results["sqlite"]["release_http_per_s"] > 0
+    assert results["sqlite"]["wrk"]["http_per_s"] > 0  # every wrk request answered 2xx
 
 
 def test_scale_smoke() -> None:
