@@ -97,6 +97,15 @@ def get_allocation(address: str, session: ReadSession) -> AllocationPublic:
     return public([queries.owner_of(session, address)])[0]
 
 
+def _release_together(
+    session: Session, asks: list[fast.Release]
+) -> list[list[AllocationPublic] | None]:
+    return [
+        [AllocationPublic.model_validate(d) for d in described]
+        for described in fast.release_many(session, asks)
+    ]
+
+
 @router.post("/release")
 async def release_allocations(body: ReleaseRequest, request: Request) -> ReleaseResult:
     """Release by handle (all families or one) or by address; idempotent."""
@@ -104,8 +113,12 @@ async def release_allocations(body: ReleaseRequest, request: Request) -> Release
     def work(session: Session) -> list[AllocationPublic]:
         return public(release.release(session, **body.model_dump()))
 
+    together = None
+    if body.handle is not None and body.address is None:  # the common case: served together
+        ask = fast.Release(body.handle, body.family, principal_of(request), request_label(request))
+        together = Together(_release_together, ask)
     with timed(request, "release"):
-        return ReleaseResult(released=await in_write_transaction(request, work))
+        return ReleaseResult(released=await in_write_transaction(request, work, together))
 
 
 @router.delete("/{address}")

@@ -18,6 +18,10 @@ first block with room, exactly as one after another would be.
 Same result as the ORM path, same invariants: the unique address constraint,
 ``Block.allocated``, the host's revision, an audit entry per allocation in the
 same transaction, under the name of whoever asked for it.
+
+Releases by handle, the orchestrators' common release, are served the same way
+(``release_many``): one statement of each kind for a batch, the same result as
+``release.release`` one after another.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from sqlalchemy import (
     Result,
     Table,
     bindparam,
+    delete,
     event,
     func,
     insert,
@@ -309,3 +314,79 @@ def allocate(
     """``allocate_many`` of one request, audited under the session's caller."""
     who = session.info.get("principal"), session.info.get("request")
     return allocate_many(session, [Request(host, handle, family, attrs, *who)])[0]
+
+
+# A handle's allocations with what the API shows of them, in the ORM path's order.
+_HELD_ROWS = _one_or_many(
+    lambda match: select(
+        _allocs.c.id, _allocs.c.address, _allocs.c.family, _allocs.c.block_id,
+        _allocs.c.host_id, _allocs.c.handle, _allocs.c.attributes, _allocs.c.created_at,
+        _hosts.c.name, _blocks.c.cidr, _blocks.c.host_id, _pools.c.name,
+    )
+    .join(_hosts, _hosts.c.id == _allocs.c.host_id)
+    .join(_blocks, _blocks.c.id == _allocs.c.block_id)
+    .join(_pools, _pools.c.id == _blocks.c.pool_id)
+    .where(match(_allocs.c.handle, "h"))
+    .order_by(_allocs.c.id)
+)  # fmt: skip
+_DELETE = delete(_allocs).where(_allocs.c.id.in_(bindparam("ids", expanding=True)))
+_EMPTY = (
+    update(_blocks)
+    .where(_blocks.c.id == bindparam("block_id"))
+    .values(allocated=_blocks.c.allocated - bindparam("removed"))
+)
+_COLUMNS = ("id", "address", "family", "block_id", "host_id", "handle", "attributes",
+            "created_at")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Release:
+    """A release by handle (every family, or one); ``principal`` and ``label`` as in
+    ``Request``."""
+
+    handle: str
+    family: int | None = None
+    principal: Any = None
+    label: str | None = None
+
+
+def release_many(session: Session, releases: list[Release]) -> list[list[dict[str, Any]]]:
+    """For each release, the allocations it released, described as ``queries.describe``
+    does: what ``release.release`` one after another would release (a handle released twice
+    in the batch: nothing the second time), audited as the ORM's flush hook audits a delete."""
+    out: list[list[dict[str, Any]]] = [[] for _ in releases]
+    if not releases:
+        return out
+    conn = session.connection()
+    held: dict[str, list[Any]] = defaultdict(list)
+    for row in _execute(conn, _HELD_ROWS, "h", sorted({r.handle for r in releases})):
+        held[row[5]].append(row)
+    gone: set[int] = set()
+    entries = []
+    for i, ask in enumerate(releases):
+        for row in held[ask.handle]:
+            if row[0] in gone or (ask.family is not None and row[2] != ask.family):
+                continue
+            gone.add(row[0])
+            before = dict(zip(_COLUMNS, row[:8], strict=True))
+            before["created_at"] = row[7].isoformat()
+            entries.append(
+                audit.entry_by(ask.principal, ask.label, "delete", "allocations",
+                               f"allocations/{row[1]}", before, None)
+            )  # fmt: skip
+            out[i].append({
+                "address": row[1], "family": row[2], "host": row[8], "handle": row[5],
+                "block": row[9], "pool": row[11], "borrowed": row[10] != row[4],
+                "attributes": row[6], "created_at": row[7],
+            })  # fmt: skip
+    if not gone:
+        return out  # idempotent: nothing released, nothing bumped
+    rows = [row for rows in held.values() for row in rows if row[0] in gone]
+    removed: dict[int, int] = defaultdict(int)
+    for row in rows:
+        removed[row[3]] += 1
+    conn.execute(_DELETE, {"ids": sorted(gone)})
+    conn.execute(_EMPTY, _rows([{"block_id": b, "removed": n} for b, n in removed.items()]))
+    touch_hosts(session, {row[4] for row in rows})
+    conn.execute(_AUDIT, _rows(entries))
+    return out

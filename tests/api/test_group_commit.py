@@ -135,3 +135,34 @@ def test_a_batch_served_together_fills_the_block_then_claims_the_next(client: Te
     assert [g["address"] for g in fresh] == [f"10.0.0.{n}" for n in range(1, 21)]
     assert {g["block"] for g in fresh[15:]} == {"10.0.0.16/28"}
     assert client.get("/v1/ipam/check").json()["ok"] is True
+
+
+def test_releases_queued_together_are_served_together(client: TestClient) -> None:
+    seed(client)
+    for host, handle in (("h1", "a"), ("h1", "b"), ("h2", "c")):
+        client.post("/v1/allocations", json={"host": host, "handle": handle})
+    commit: GroupCommit = client.app.state.group_commit  # type: ignore[attr-defined]
+    batches, served = commit.batches, commit.served_together
+    release = "/v1/allocations/release"
+    answers = queued_behind_a_writer(
+        client,
+        [
+            {"path": release, "handle": "a"},
+            {"path": release, "handle": "b"},
+            {"path": release, "handle": "a"},  # asked twice: nothing the second time
+            {"path": release, "handle": "c", "family": 6},  # c holds no IPv6 address
+            {"path": release, "handle": "never-held"},
+        ],
+    )
+    assert commit.batches == batches + 1 and commit.served_together == served + 5
+    assert [a.status_code for a in answers] == [200] * 5
+    released = [[r["handle"] for r in a.json()["released"]] for a in answers]
+    assert released == [["a"], ["b"], [], [], []]
+    assert answers[0].json()["released"][0] | {"created_at": None} == {
+        "address": "10.0.0.0", "family": 4, "host": "h1", "handle": "a", "block": "10.0.0.0/28",
+        "pool": "p", "borrowed": False, "attributes": {}, "created_at": None,
+    }  # fmt: skip
+    assert {a["handle"] for a in client.get("/v1/allocations").json()} == {"c"}
+    audit = client.get("/v1/audit", params={"limit": 5}).json()
+    deleted = sorted(e["key"] for e in audit if e["action"] == "delete")
+    assert deleted == ["allocations/10.0.0.0", "allocations/10.0.0.1"]

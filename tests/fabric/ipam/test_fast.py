@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from fabric import audit, hosts, migrate, pools
 from fabric.db import Database
-from fabric.ipam import allocator, check, fast, release
+from fabric.ipam import allocator, check, fast, queries, release
 from fabric.models import Allocation, AuditEntry, Block
 
 HOSTS = ["h1", "h2", "h3"]
@@ -215,4 +215,76 @@ def test_what_a_batch_remembers_of_a_block_follows_every_other_write(tmp_path: A
         allocator.allocate(s, host="h1", handle="theirs", address="10.0.0.6")
     other.dispose()
     assert one() == "10.0.0.7"  # not .6, which the other process took
+    db.dispose()
+
+
+def deletes(db: Database) -> list[tuple[str, str | None, dict[str, Any]]]:
+    """The audit log's deletes: key, request, and what was deleted (its time aside)."""
+    with db.read() as s:
+        rows = s.scalars(select(AuditEntry).where(AuditEntry.action == "delete"))
+        return sorted(
+            (e.key, e.request, {k: v for k, v in e.before.items() if k != "created_at"})
+            for e in rows
+        )
+
+
+def described(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in r.items() if k != "created_at"} for r in rows]
+
+
+release_ask = st.builds(
+    fast.Release,
+    handle=st.sampled_from([f"c{i}" for i in range(14)]),  # c12, c13: never allocated
+    family=st.sampled_from([None, None, 4, 6]),
+    label=st.sampled_from(["call a", "call b"]),
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(before=st.lists(request, max_size=16), batches=st.lists(
+    st.lists(release_ask, min_size=1, max_size=8), min_size=1, max_size=3))  # fmt: skip
+def test_releases_served_together_as_one_after_another(
+    tmp_path_factory: pytest.TempPathFactory,
+    before: list[fast.Request],
+    batches: list[list[fast.Release]],
+) -> None:
+    """``release_many`` against ``release.release`` one by one: the same allocations released
+    (a handle asked twice in a batch: nothing the second time), the same blocks' counters and
+    the same audit entries, each under its own request."""
+    where = tmp_path_factory.mktemp("release")
+    dbs = [Database(f"sqlite:///{where / name}.db") for name in ("together", "alone")]
+    owner: dict[str, str] = {}
+    kept = [r for r in before if owner.setdefault(r.handle, r.host) == r.host]
+    for db in dbs:
+        migrate.upgrade(db.write_engine, db.url)
+        seed(db)
+        one_by_one(db, kept)
+    for batch in batches:
+        with dbs[0].write() as s:
+            together_got = fast.release_many(s, batch)
+        alone_got = []
+        for ask in batch:
+            with dbs[1].write() as s:
+                s.info["request"] = ask.label
+                rows = release.release(s, handle=ask.handle, family=ask.family)
+                alone_got.append([queries.describe(r) for r in rows])
+        assert [described(g) for g in together_got] == [described(g) for g in alone_got]
+    assert contents(dbs[0]) == contents(dbs[1])
+    assert deletes(dbs[0]) == deletes(dbs[1])
+    for db in dbs:
+        db.dispose()
+
+
+def test_a_release_of_nothing_bumps_nothing(tmp_path: Any) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'nothing.db'}")
+    migrate.upgrade(db.write_engine, db.url)
+    seed(db)
+    with db.write() as s:
+        allocator.allocate(s, host="h1", handle="kept")
+    with db.write() as s:
+        assert fast.release_many(s, [fast.Release("unknown"), fast.Release("kept", 6)]) == [[], []]
+        assert "revision" not in s.info  # idempotent: no change, no revision
+    assert contents(db) == {("kept", 4): ("10.0.0.0", "10.0.0.0/29")}
     db.dispose()
