@@ -381,7 +381,7 @@ def release_many(session: Session, releases: list[Release]) -> list[list[dict[st
             })  # fmt: skip
     if not gone:
         return out  # idempotent: nothing released, nothing bumped
-    rows = [row for rows in held.values() for row in rows if row[0] in gone]
+    rows = [row for group in held.values() for row in group if row[0] in gone]
     removed: dict[int, int] = defaultdict(int)
     for row in rows:
         removed[row[3]] += 1
