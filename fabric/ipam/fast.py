@@ -316,7 +316,7 @@ def allocate(
     return allocate_many(session, [Request(host, handle, family, attrs, *who)])[0]
 
 
-# A handle's allocations with what the API shows of them, in the ORM path's order.
+# A handle's allocations with what the API shows of them, IPv4 first as ``release.release``.
 _HELD_ROWS = _one_or_many(
     lambda match: select(
         _allocs.c.id, _allocs.c.address, _allocs.c.family, _allocs.c.block_id,
@@ -327,7 +327,7 @@ _HELD_ROWS = _one_or_many(
     .join(_blocks, _blocks.c.id == _allocs.c.block_id)
     .join(_pools, _pools.c.id == _blocks.c.pool_id)
     .where(match(_allocs.c.handle, "h"))
-    .order_by(_allocs.c.id)
+    .order_by(_allocs.c.handle, _allocs.c.family)
 )  # fmt: skip
 _DELETE = delete(_allocs).where(_allocs.c.id.in_(bindparam("ids", expanding=True)))
 _EMPTY = (

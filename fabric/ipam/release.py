@@ -60,7 +60,8 @@ def release(
                 code="handle_mismatch",
             )
     else:
-        stmt = stmt.where(Allocation.handle == handle)
+        # IPv4 before IPv6, as a dual-stack allocation answers (and ``fast.release_many``).
+        stmt = stmt.where(Allocation.handle == handle).order_by(Allocation.family)
         if family is not None:
             stmt = stmt.where(Allocation.family == family)
         rows = list(session.scalars(stmt))
