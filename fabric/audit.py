@@ -11,6 +11,7 @@ reports) is left out, or the log would drown in it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import event, inspect, select
@@ -32,9 +33,15 @@ def _value(column: str, value: Any) -> Any:
     return value
 
 
+def row_values(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's columns as the log keeps them (secrets masked, times as text): for a row
+    written or read with Core statements, which the flush hook does not see."""
+    return {column: _value(column, value) for column, value in row.items()}
+
+
 def snapshot(obj: Base) -> dict[str, Any]:
     state = inspect(obj)
-    return {a.key: _value(a.key, getattr(obj, a.key)) for a in state.mapper.column_attrs}
+    return row_values({a.key: getattr(obj, a.key) for a in state.mapper.column_attrs})
 
 
 def _before(obj: Base) -> dict[str, Any]:

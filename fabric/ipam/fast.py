@@ -294,7 +294,7 @@ def allocate_many(session: Session, requests: list[Request]) -> list[list[dict[s
     for (i, room), row, row_id in zip(placed, rows, ids, strict=True):
         request = requests[i]
         row["id"] = row_id
-        after = {**row, "created_at": now.isoformat()}
+        after = audit.row_values(row)
         entries.append(
             audit.entry_by(request.principal, request.label, "create", "allocations",
                            f"allocations/{row['address']}", None, after)
@@ -368,8 +368,7 @@ def release_many(session: Session, releases: list[Release]) -> list[list[dict[st
             if row[0] in gone or (ask.family is not None and row[2] != ask.family):
                 continue
             gone.add(row[0])
-            before = dict(zip(_COLUMNS, row[:8], strict=True))
-            before["created_at"] = row[7].isoformat()
+            before = audit.row_values(dict(zip(_COLUMNS, row[:8], strict=True)))
             entries.append(
                 audit.entry_by(ask.principal, ask.label, "delete", "allocations",
                                f"allocations/{row[1]}", before, None)
