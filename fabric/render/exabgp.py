@@ -3,7 +3,8 @@
 The process named here (the route-injection process) is the single source of
 routes: no ``static`` routes in the file (they cost seconds of parsing and
 block reloads). ``manual-eor`` lets the process send End-of-RIB only after its
-replay, so a graceful restart never makes the ToR flush valid routes.
+replay, so a graceful restart never makes the ToR flush valid routes; route refresh
+lets a ToR whose filters changed ask for the host's routes again.
 """
 
 from __future__ import annotations
@@ -74,8 +75,14 @@ def _neighbor(speaker: Speaker, peer: SpeakerPeer) -> list[str]:
     lines.append("    family {")
     lines += [f"        {fam};" for fam in FAMILIES]
     lines.append("    }")
+    # Route refresh: a ToR whose inbound filter changes (a re-rendered prefix-list once the
+    # host claims a new block) asks for the host's routes again and ExaBGP resends its
+    # adj-rib-out. Without it, a route the old filter dropped stays dropped until the
+    # session resets: FRR keeps no copy of what it filtered and cannot ask for one.
+    capability = "route-refresh enable;"
     if peer.graceful_restart:
-        lines.append(f"    capability {{ graceful-restart {peer.graceful_restart}; }}")
+        capability += f" graceful-restart {peer.graceful_restart};"
+    lines.append(f"    capability {{ {capability} }}")
     lines += [
         "    api {",
         f"        processes [ {PROCESS_NAME} ];",

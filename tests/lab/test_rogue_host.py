@@ -32,6 +32,7 @@ from fabric.lab.topology import load
 REPO = Path(__file__).resolve().parents[2]
 RACK = REPO / "containerlab" / "rack.clab.yml"
 OUTSIDE = "192.0.2.0/24"  # in no pool
+LATE = "10.244.200.1"  # in a block nobody has claimed: h1 claims it after the filters
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Hijack:
     tor_kind: str
     victim: str  # the victim container's address
     rogue_block: str
+    workdir: Path  # the lab's base directory: the rogue's and BIRD's files are here
 
 
 def fib(fabric: Fabric, node: str) -> dict[str, set[str]]:
@@ -65,25 +67,41 @@ def rogue_speaker(fabric: Fabric, workdir: Path, prefixes: list[str]) -> subproc
 
 
 def push_tor_config(fabric: Fabric, kind: str, base: Path) -> None:
-    """Render the ToR's config with IPAM filters now, and load it (FRR) or switch to BIRD."""
+    """Render the ToR's config with IPAM filters now and apply it, as an operator would when
+    ownership changes: FRR loads it and re-reads its peers (``soft in``: a route refresh),
+    BIRD is started on it the first time and reconfigured after."""
     rendered = fabric.fabricctl_text("tor-config", "--tor", "tor", "--format", kind)
+    ns = fabric.topo.namespace("tor")
     run = lab_deploy.frr_run_dir(fabric.topo, "tor")
     if kind == "frr":
         (run / "frr.conf").write_text(rendered)
-        ns = fabric.topo.namespace("tor")
         sh("ip", "netns", "exec", ns, "vtysh", "--vty_socket", str(run), "--config_dir", str(run),
            "-b")  # fmt: skip
         lab_deploy.vtysh(fabric.topo, "tor", "clear ip bgp * soft in")
         return
-    for daemon in ("bgpd", "zebra"):  # BIRD takes over the namespace's routing
-        kill_pid(int((run / f"{daemon}.pid").read_text()))
-    ns = fabric.topo.namespace("tor")
-    for i, cidr in ((1, "10.0.1.0/31"), (2, "10.0.2.0/31"), (3, "10.0.255.0/31")):
-        sh("ip", "netns", "exec", ns, "ip", "addr", "replace", cidr, "dev", f"eth{i}")
     conf = base / "tor-bird.conf"
     conf.write_text(rendered)
+    if (base / "bird.ctl").exists():
+        sh(*birdc(fabric, base), "configure")
+        return
+    for daemon in ("bgpd", "zebra"):  # BIRD takes over the namespace's routing
+        kill_pid(int((run / f"{daemon}.pid").read_text()))
+    for i, cidr in ((1, "10.0.1.0/31"), (2, "10.0.2.0/31"), (3, "10.0.255.0/31")):
+        sh("ip", "netns", "exec", ns, "ip", "addr", "replace", cidr, "dev", f"eth{i}")
     sh("ip", "netns", "exec", ns, "bird", "-c", str(conf), "-s", str(base / "bird.ctl"),
        "-P", str(base / "bird.pid"))  # fmt: skip
+
+
+def birdc(fabric: Fabric, base: Path) -> tuple[str, ...]:
+    return (
+        "ip",
+        "netns",
+        "exec",
+        fabric.topo.namespace("tor"),
+        "birdc",
+        "-s",
+        str(base / "bird.ctl"),
+    )
 
 
 @pytest.fixture(scope="module", params=["frr", "bird"])
@@ -105,11 +123,16 @@ def hijack(request: pytest.FixtureRequest) -> Iterator[Hijack]:
         fabric.workloads.workload(topo.namespace("h1"), "victim", victim_ip, "cali1")
         fabric.fabricctl("ip", "allocate", "--host", "h2", "--handle", "rogue-own")
         rogue_block = fabric.fabricctl("routes", "--host", "h2")["blocks"][0]
+        victim_block = fabric.fabricctl("routes", "--host", "h1")["blocks"][0]
+        # Both hosts' blocks at the ToR before anything changes: the filters are pushed onto
+        # a known state, not a race with h1's first announcement.
+        wait_for("both hosts' blocks at the ToR (no filters yet)",
+                 lambda: {victim_block, rogue_block} <= fib(fabric, "tor").keys(), 60)  # fmt: skip
         for pid in pids_in(topo.namespace("h2")):  # h2's real agent goes: h2 turns rogue
             kill_pid(pid)
         push_tor_config(fabric, kind, base)
         rogue = rogue_speaker(fabric, base, [f"{victim_ip}/32", OUTSIDE, rogue_block])
-        yield Hijack(fabric, kind, victim_ip, rogue_block)
+        yield Hijack(fabric, kind, victim_ip, rogue_block, base)
     finally:
         fabric.workloads.destroy()
         lab_deploy.destroy(topo)
@@ -117,6 +140,36 @@ def hijack(request: pytest.FixtureRequest) -> Iterator[Hijack]:
             rogue.wait(10)  # killed with its namespace; reap it
         os.environ.pop("CLAB_LABDIR_BASE", None)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def tor_state(hijack: Hijack, victim_block: str) -> str:
+    """What to read when the ToR did not learn the blocks: its FIB, sessions, the speakers' logs."""
+    fabric, base = hijack.fabric, hijack.workdir
+    if hijack.tor_kind == "frr":
+        sessions = lab_deploy.vtysh(fabric.topo, "tor", "show bgp ipv4 unicast summary")
+        rib = lab_deploy.vtysh(fabric.topo, "tor", "show bgp ipv4 unicast")
+    else:
+        sessions = sh(*birdc(fabric, base), "show", "protocols", "all", check=False).stdout
+        rib = sh(*birdc(fabric, base), "show", "route", "all", check=False).stdout
+    h1 = fabric.topo.lab_dir / "h1"
+    logs = {"rogue ExaBGP": base / "rogue.out", "rogue ExaBGP log": base / "exabgp.log",
+            "h1 agent": h1 / "agent.log", "h1 ExaBGP": h1 / "exabgp.log"}  # fmt: skip
+    tails = "".join(
+        f"--- {what} ({path}), last lines:\n{_tail(path)}\n" for what, path in logs.items()
+    )
+    return (
+        f"want {victim_block} via 10.0.1.1 and {hijack.rogue_block} via 10.0.2.1\n"
+        f"--- ToR kernel routes: {fib(fabric, 'tor')}\n--- sessions:\n{sessions}\n"
+        f"--- BGP table:\n{rib}\n{tails}"
+    )
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    return (
+        "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        if path.exists()
+        else "(none)"
+    )
 
 
 def test_tor_refuses_the_hijack_and_keeps_the_real_routes(hijack: Hijack) -> None:
@@ -131,9 +184,12 @@ def test_tor_refuses_the_hijack_and_keeps_the_real_routes(hijack: Hijack) -> Non
 
     # The rogue's session is up and its own block accepted (the filter is not deny-all),
     # and the victim's block is where it belongs.
-    routes = wait_for(
-        f"the ToR ({hijack.tor_kind}) to learn both hosts' blocks", both_blocks_learned, 60
-    )
+    try:
+        wait_for(
+            f"the ToR ({hijack.tor_kind}) to learn both hosts' blocks", both_blocks_learned, 60
+        )
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{tor_state(hijack, victim_block)}") from None
     routes = fib(fabric, "tor")  # a little later still: the rogue's routes had time to arrive
     assert f"{hijack.victim}/32" not in routes, "the rogue's /32 for the victim was accepted"
     assert OUTSIDE not in routes, "a prefix outside every pool was accepted"
@@ -143,3 +199,38 @@ def test_tor_refuses_the_hijack_and_keeps_the_real_routes(hijack: Hijack) -> Non
     # Had the ToR taken the rogue's /32, these would go to h2, whose only route is back to
     # the ToR: they would loop and die. They reach the victim behind h1.
     assert ping.returncode == 0, ping.stdout
+
+
+def h1_session(hijack: Hijack) -> tuple[int, str]:
+    """The UPDATEs the ToR has received from h1 (whatever its filter made of them), and when
+    the session came up: FRR's count of establishments, BIRD's "since"."""
+    if hijack.tor_kind == "frr":
+        peer = hijack.fabric.vtysh("tor", "show bgp neighbors 10.0.1.1 json")["10.0.1.1"]
+        return int(peer["messageStats"]["updatesRecv"]), str(peer["connectionsEstablished"])
+    out = sh(*birdc(hijack.fabric, hijack.workdir), "show", "protocols", "all", "host_h1").stdout
+    lines = out.splitlines()
+    since = next(ln.split()[4] for ln in lines if ln.startswith("host_h1 "))
+    # "Import updates:  <received> <rejected> <filtered> <ignored> <accepted>", per channel
+    return sum(int(ln.split()[2]) for ln in lines if "Import updates:" in ln), since
+
+
+def test_a_block_claimed_after_the_filters_is_learned_once_they_are_pushed_again(
+    hijack: Hijack,
+) -> None:
+    """The ToR's filter lists the blocks a host owned when it was rendered: a block claimed
+    later is announced at once and dropped by the ToR, which keeps no copy of what it filtered.
+    Pushing the re-rendered config must bring it in without resetting the session: the
+    host's speaker supports route refresh, so the ToR asks for its routes again."""
+    fabric = hijack.fabric
+    updates, session = h1_session(hijack)
+    fabric.fabricctl("ip", "allocate", "--host", "h1", "--handle", "late", "--address", LATE)
+    late_block = next(b for b in fabric.fabricctl("routes", "--host", "h1")["blocks"]
+                      if ipaddress.ip_address(LATE) in ipaddress.ip_network(b))  # fmt: skip
+    wait_for("h1's announcement of its new block to reach the ToR",
+             lambda: h1_session(hijack)[0] > updates, 30)  # fmt: skip
+    assert late_block not in fib(fabric, "tor"), "the filter rendered before the block let it in"
+
+    push_tor_config(fabric, hijack.tor_kind, hijack.workdir)
+    wait_for(f"the ToR ({hijack.tor_kind}) to learn {late_block} from h1",
+             lambda: fib(fabric, "tor").get(late_block) == {"10.0.1.1"}, 30)  # fmt: skip
+    assert h1_session(hijack)[1] == session, "the ToR reset its session with h1 to learn it"

@@ -29,12 +29,14 @@ def test_neighbor_stanza() -> None:
         "manual-eor true;",
         "md5-password s3cret;",
         "incoming-ttl 255;",
-        "capability { graceful-restart 120; }",
+        "capability { route-refresh enable; graceful-restart 120; }",
         "processes [ fabric-injector ];",
         "neighbor-changes;",
     ):
         assert line in conf
     assert "static" not in conf
+    no_restart = Speaker("h1", "10.0.1.1", 65001, [SpeakerPeer("10.0.1.0", 65000, 9, 0)])
+    assert "capability { route-refresh enable; }" in render(no_restart, ["python"])
 
 
 def test_run_line_refuses_separators() -> None:
