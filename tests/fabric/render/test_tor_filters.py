@@ -60,6 +60,8 @@ def test_filters_follow_ownership(rack: Client) -> None:
     assert "ip prefix-list host-h2-in seq 10 permit 10.244.0.64/26 le 32" in frr
     assert "ip prefix-list host-h2-in seq 20 permit 10.244.0.10/32" in frr
     assert "neighbor 10.0.1.1 maximum-prefix 65" in frr and "10.0.2.1 maximum-prefix 66" in frr
+    # Defined before used: loaded line by line, a list named but not yet defined denies all.
+    assert frr.index("ip prefix-list host-h1-in") < frr.index("prefix-list host-h1-in in")
     rack.post("/v1/allocations/release", {"handle": "d"})
     after = config(rack, "frr")
     assert "10.244.0.10/32" not in after and after != frr
