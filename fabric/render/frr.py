@@ -12,9 +12,10 @@ of exactly what IPAM says it owns (its blocks and anything inside them, the
 addresses it holds in other blocks) ending in an explicit deny, and a
 maximum-prefix of what it can own: a compromised host cannot hijack another
 host's address. Ownership changes with allocations, so such a config is
-re-rendered and pushed when it does, followed by ``clear bgp * soft in``: FRR
-keeps no copy of the routes its old filter dropped (a block announced before the
-push) and asks the hosts for them again (their ExaBGP offers route refresh).
+re-rendered and pushed when it does: with ``frr-reload.py`` (``vtysh -b`` only adds
+lines, and a stale permit would outlive the ownership), followed by ``clear bgp *
+soft in``: FRR keeps no copy of the routes its old filter dropped (a block announced
+before the push) and asks the hosts for them again (their ExaBGP offers route refresh).
 
 Host neighbours are sent nothing (``route-map to-hosts out``, one deny clause):
 their speaker installs no route (hosts reach the fabric through their default

@@ -5,7 +5,9 @@ replaced by a bare ExaBGP (not our agent, so nothing on the host stops it). The
 ToR runs the configuration the controller renders with IPAM filters, first on
 FRR, then on BIRD 2: both hijack attempts are refused, the rogue's own block
 still gets through (the filter is not deny-all), the victim's routes are
-untouched and traffic to the victim keeps reaching its real host.
+untouched and traffic to the victim keeps reaching its real host. Then the filters'
+life: pushed again as ownership grows (a block claimed after the last push is learned
+without a session reset) and as it shrinks (what a host released is refused again).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from fabric.lab.topology import load
 REPO = Path(__file__).resolve().parents[2]
 RACK = REPO / "containerlab" / "rack.clab.yml"
 OUTSIDE = "192.0.2.0/24"  # in no pool
+FRR_RELOAD = "/usr/lib/frr/frr-reload.py"  # Debian's frr-pythontools
 LATE = "10.244.200.1"  # in a block nobody has claimed: h1 claims it after the filters
 
 
@@ -61,6 +64,9 @@ def rogue_speaker(fabric: Fabric, workdir: Path, prefixes: list[str]) -> subproc
     conf.write_text(
         "neighbor 10.0.2.0 {\n    router-id 10.0.2.1;\n    local-address 10.0.2.1;\n"
         "    local-as 65002;\n    peer-as 65000;\n    family { ipv4 unicast; }\n"
+        # As willing as our own speakers to resend when the ToR's filter changes: the
+        # worst case for the filter, and what lets it accept what h2 comes to own.
+        "    capability { route-refresh enable; }\n"
         f"    static {{\n{routes}    }}\n}}\n"
     )
     return bare_exabgp(fabric.topo.namespace("h2"), conf, workdir)
@@ -74,9 +80,11 @@ def push_tor_config(fabric: Fabric, kind: str, base: Path) -> None:
     ns = fabric.topo.namespace("tor")
     run = lab_deploy.frr_run_dir(fabric.topo, "tor")
     if kind == "frr":
+        # frr-reload.py applies the difference: `vtysh -b` only adds lines, so a prefix-list
+        # entry of something the host no longer owns would stay and keep letting it in.
         (run / "frr.conf").write_text(rendered)
-        sh("ip", "netns", "exec", ns, "vtysh", "--vty_socket", str(run), "--config_dir", str(run),
-           "-b")  # fmt: skip
+        sh("ip", "netns", "exec", ns, FRR_RELOAD, "--reload", "--vty_socket", str(run),
+           "--confdir", str(run), "--rundir", str(run), str(run / "frr.conf"))  # fmt: skip
         lab_deploy.vtysh(fabric.topo, "tor", "clear ip bgp * soft in")
         return
     conf = base / "tor-bird.conf"
@@ -238,3 +246,22 @@ def test_a_block_claimed_after_the_filters_is_learned_once_they_are_pushed_again
     wait_for(f"the ToR ({hijack.tor_kind}) to learn {late_block} from h1",
              lambda: fib(fabric, "tor").get(late_block) == {"10.0.1.1"}, 30)  # fmt: skip
     assert abs(h1_session(hijack)[1] - session) < 0.5, "the ToR reset its session with h1"
+
+
+def test_what_a_host_no_longer_owns_is_refused_again_once_pushed(hijack: Hijack) -> None:
+    """Ownership shrinks too. The victim's address moves to h2 (released on h1, asked for on
+    h2): pushed, the ToR now takes the /32 h2 has announced all along. Released again and
+    pushed, it must refuse it again: a push that only adds lines (`vtysh -b`) would keep the
+    old permit, and h2 could keep the address whoever gets it next."""
+    fabric, victim = hijack.fabric, f"{hijack.victim}/32"
+    fabric.fabricctl("ip", "release", "--handle", "victim")
+    fabric.fabricctl("ip", "allocate", "--host", "h2", "--handle", "moved",
+                     "--address", hijack.victim)  # fmt: skip
+    push_tor_config(fabric, hijack.tor_kind, hijack.workdir)
+    wait_for(f"the ToR ({hijack.tor_kind}) to take {victim} from h2, which holds it now",
+             lambda: fib(fabric, "tor").get(victim) == {"10.0.2.1"}, 30)  # fmt: skip
+
+    fabric.fabricctl("ip", "release", "--handle", "moved")
+    push_tor_config(fabric, hijack.tor_kind, hijack.workdir)
+    wait_for(f"the ToR ({hijack.tor_kind}) to refuse {victim} from h2 again",
+             lambda: victim not in fib(fabric, "tor"), 30)  # fmt: skip
