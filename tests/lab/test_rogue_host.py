@@ -101,15 +101,9 @@ def push_tor_config(fabric: Fabric, kind: str, base: Path) -> None:
 
 
 def birdc(fabric: Fabric, base: Path) -> tuple[str, ...]:
-    return (
-        "ip",
-        "netns",
-        "exec",
-        fabric.topo.namespace("tor"),
-        "birdc",
-        "-s",
-        str(base / "bird.ctl"),
-    )
+    """The command line of BIRD's client for the lab's ToR (once BIRD runs there)."""
+    ns = fabric.topo.namespace("tor")
+    return ("ip", "netns", "exec", ns, "birdc", "-s", str(base / "bird.ctl"))
 
 
 @pytest.fixture(scope="module", params=["frr", "bird"])
