@@ -47,7 +47,13 @@ def tor_config(
     ] = True,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here.")] = None,
 ) -> None:
-    """Render a router's configuration from the controller's data (it holds BGP passwords)."""
+    """Render a router's configuration from the controller's data (it holds BGP passwords).
+
+    With filters, push it again whenever ownership changes.
+    FRR: frr-reload.py --reload, then clear bgp * soft in (hosts resend
+    what the old filter dropped); vtysh -b only adds lines, so a released
+    address would stay permitted. BIRD: birdc configure does both.
+    """
     text = client(ctx).text(
         f"/v1/routers/{tor}/config", format=format, filters=str(filters).lower()
     )
