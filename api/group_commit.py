@@ -24,6 +24,8 @@ request whose client went away before its batch started is dropped, not run.
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +38,8 @@ from api.revisions import RevisionHub
 from fabric.db import Database
 
 MAX_BATCH = 64
+# How long the writer keeps the gate while requests keep queuing, before other writers' turn.
+HOLD_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class GroupCommit:
     def __init__(self, db: Database, gate: asyncio.Lock, hub: RevisionHub) -> None:
         self.db, self.gate, self.hub = db, gate, hub
         self._queue: list[_Item] = []
+        self._lock = threading.Lock()  # the queue: appended on the loop, taken in the writer
         self._drainer: asyncio.Task[None] | None = None
         self.batches = 0  # how many transactions, for the tests
         self.largest = 0
@@ -82,42 +87,72 @@ class GroupCommit:
         ``principal`` and ``label`` go to the audit log (``fabric.audit``) of what it writes;
         ``together``: how to serve it with others of its kind in a batch."""
         item = _Item(work, principal, label, together)
-        self._queue.append(item)
+        with self._lock:
+            self._queue.append(item)
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.create_task(self._drain())
         return await item.future
 
     async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._queue:
-            batch: list[_Item] = []
             try:
                 async with self.gate:
-                    # Taken once the gate is ours: everything that queued meanwhile comes along.
-                    batch = [i for i in self._queue[:MAX_BATCH] if not i.future.done()]
-                    del self._queue[:MAX_BATCH]
-                    if not batch:
-                        continue
                     # Shielded: once begun, a transaction is finished and its answers handed out.
                     with anyio.CancelScope(shield=True):
-                        outcomes, changed = await run_in_threadpool(self._run, batch)
+                        await run_in_threadpool(self._write_while_queued, loop)
             except BaseException as exc:  # not the requests' errors (those are outcomes): ours
                 failure = exc if isinstance(exc, Exception) else RuntimeError("write cancelled")
-                for item in batch + self._queue:
-                    if not item.future.done():
-                        item.future.set_exception(failure)
-                self._queue.clear()
+                self._fail(self._take(len(self._queue)), failure)
                 raise
-            self.batches += 1
-            self.largest = max(self.largest, len(batch))
-            for item, (result, refused) in zip(batch, outcomes, strict=True):
-                if item.future.done():  # its client went away meanwhile
-                    continue
-                if refused is not None:
-                    item.future.set_exception(refused)
-                else:
-                    item.future.set_result(result)
-            if changed is not None:
-                self.hub.committed(changed)
+
+    def _take(self, most: int) -> list[_Item]:
+        """The first ``most`` queued items, less those whose client went away (from either
+        thread: the writer's takes, the event loop's appends)."""
+        with self._lock:
+            taken, self._queue[:most] = self._queue[:most], []
+        return [i for i in taken if not i.future.done()]
+
+    def _write_while_queued(self, loop: asyncio.AbstractEventLoop) -> None:
+        """In the writer's thread, with the gate held: batch after batch while requests are
+        queued, each batch's answers handed to the event loop as it commits.
+
+        Why not one thread-pool hop per batch: measured at 16 clients on PostgreSQL, a batch
+        took 3.3-3.9 ms in its thread but held the gate 5.9-6.6 ms, the rest spent waiting for
+        the busy event loop to notice it was done and start the next one."""
+        until = time.monotonic() + HOLD_SECONDS
+        while self._queue:
+            batch = self._take(MAX_BATCH)
+            if not batch:
+                continue
+            try:
+                outcomes, changed = self._run(batch)
+            except BaseException as exc:
+                failure = exc if isinstance(exc, Exception) else RuntimeError("write cancelled")
+                loop.call_soon_threadsafe(self._fail, batch, failure)
+                raise
+            loop.call_soon_threadsafe(self._deliver, batch, outcomes, changed)
+            if time.monotonic() > until:
+                return  # the other writers waiting on the gate get their turn
+
+    def _deliver(self, batch: list[_Item], outcomes: list[Outcome], changed: int | None) -> None:
+        self.batches += 1
+        self.largest = max(self.largest, len(batch))
+        for item, (result, refused) in zip(batch, outcomes, strict=True):
+            if item.future.done():  # its client went away meanwhile
+                continue
+            if refused is not None:
+                item.future.set_exception(refused)
+            else:
+                item.future.set_result(result)
+        if changed is not None:
+            self.hub.committed(changed)
+
+    @staticmethod
+    def _fail(items: list[_Item], failure: Exception) -> None:
+        for item in items:
+            if not item.future.done():
+                item.future.set_exception(failure)
 
     def _one(self, session: Session, item: _Item) -> Any:
         session.info["principal"], session.info["request"] = item.principal, item.label

@@ -55,8 +55,9 @@ def _bootstrap_admin(db: Database, settings: Settings) -> None:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    # On SQLite the WAL is checkpointed by a thread of its own, not by a batch of allocations.
-    db = Database(settings.database_url, checkpoint_every=1.0)
+    # Upkeep in a thread of its own: SQLite's WAL checkpoints, not by a batch of allocations;
+    # PostgreSQL's statistics of the allocations, fresh from the first minute.
+    db = Database(settings.database_url, upkeep_every=1.0)
     hub = RevisionHub(db, settings.revision_poll_seconds)
 
     @asynccontextmanager

@@ -43,8 +43,9 @@ def _drop_all(pg_url: str) -> None:
 
 def in_process(url: str, n: int, batch: int = 1) -> float:
     """Allocations/s of the allocator alone: one per transaction, or ``batch`` per transaction
-    as the API's group commit serves the requests that queued together."""
-    db = Database(url)
+    as the API's group commit serves the requests that queued together; with the API's upkeep
+    (PostgreSQL: fresh statistics, ``fabric.pg_stats``)."""
+    db = Database(url, upkeep_every=1.0)
     migrate.upgrade(db.write_engine, db.url)
     seed(db)
     start = time.perf_counter()

@@ -40,6 +40,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 import fabric.audit  # noqa: F401  (registers the audit hook on every session)
 from fabric.models import FabricState, Host
+from fabric.pg_stats import StatsKeeper
 from fabric.wal import WalCheckpointer
 
 NOTIFY_CHANNEL = "fabric_revision"
@@ -102,30 +103,32 @@ _TOUCH = _TOUCH_ALL.where(_hosts.c.id.in_(bindparam("ids", expanding=True)))
 class Database:
     """The controller's database: one writer path, one reader path."""
 
-    def __init__(
-        self, url: str, *, pool_size: int = 10, checkpoint_every: float | None = None
-    ) -> None:
-        """``checkpoint_every``: on SQLite, checkpoint the WAL that often from a thread of
-        its own instead of in the committing writer (``fabric.wal``); for a long-lived
-        process (the API), which must ``dispose()`` at the end."""
+    def __init__(self, url: str, *, pool_size: int = 10, upkeep_every: float | None = None) -> None:
+        """``upkeep_every``: for a long-lived process (the API), which must ``dispose()`` at
+        the end: on SQLite, checkpoint the WAL that often from a thread of its own instead of
+        in the committing writer (``fabric.wal``); on PostgreSQL, see that often whether the
+        allocations need fresh statistics (``fabric.pg_stats``)."""
         self.url = normalize_url(url)
         self.backend = make_url(self.url).get_backend_name()
         self.checkpointer: WalCheckpointer | None = None
+        self.stats_keeper: StatsKeeper | None = None
         if self.backend == "sqlite":
             path = make_url(self.url).database
-            background = checkpoint_every is not None and path not in (None, "", ":memory:")
+            background = upkeep_every is not None and path not in (None, "", ":memory:")
             self.write_engine = _sqlite_engine(
                 self.url, "BEGIN IMMEDIATE", autocheckpoint=not background
             )
             self.read_engine = _sqlite_engine(self.url, "BEGIN")
             if background:
-                assert path is not None and checkpoint_every is not None
-                self.checkpointer = WalCheckpointer(path, checkpoint_every).start()
+                assert path is not None and upkeep_every is not None
+                self.checkpointer = WalCheckpointer(path, upkeep_every).start()
         else:
             self.write_engine = create_engine(
                 self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
             self.read_engine = self.write_engine
+            if upkeep_every is not None:
+                self.stats_keeper = StatsKeeper(self.write_engine, upkeep_every).start()
         self._writer = sessionmaker(self.write_engine, expire_on_commit=False)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
 
@@ -150,6 +153,8 @@ class Database:
     def dispose(self) -> None:
         if self.checkpointer is not None:
             self.checkpointer.stop()
+        if self.stats_keeper is not None:
+            self.stats_keeper.stop()
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()
@@ -166,15 +171,29 @@ def bump_revision(session: Session) -> int:
     On PostgreSQL the NOTIFY is queued in the same transaction, so the other
     replicas hear of it exactly when the change becomes visible.
     """
-    session.info["touches"] = touches(session) + 1
-    if "revision" in session.info:
-        return int(session.info["revision"])
+    rev = bumped_revision(session)
+    if rev is not None:
+        return note_change(session, rev)
     conn = session.connection()
     rev = conn.scalar(_BUMP_PG if conn.dialect.name == "postgresql" else _BUMP)
     if rev is None:
         raise RuntimeError("fabric_state row missing: run the migrations")
+    return note_change(session, int(rev))
+
+
+def bumped_revision(session: Session) -> int | None:
+    """The revision this transaction has bumped to already, or None."""
+    rev = session.info.get("revision")
+    return None if rev is None else int(rev)
+
+
+def note_change(session: Session, rev: int) -> int:
+    """Count one change of this transaction, whose revision is ``rev``: what ``bump_revision``
+    does after its statement, for a statement that bumped the revision itself
+    (``fabric.ipam.pg_batch``)."""
+    session.info["touches"] = touches(session) + 1
     session.info["revision"] = rev
-    return int(rev)
+    return rev
 
 
 def touches(session: Session) -> int:
@@ -191,8 +210,12 @@ def touch_hosts(session: Session, host_ids: set[int] | None) -> int:
         session.connection().execute(_TOUCH_ALL, {"rev": rev})
     elif host_ids:
         session.connection().execute(_TOUCH, {"rev": rev, "ids": list(host_ids)})
-    # Keep loaded Host objects true to the row (callers return them).
+    loaded_hosts_touched(session, host_ids, rev)
+    return rev
+
+
+def loaded_hosts_touched(session: Session, host_ids: set[int] | None, rev: int) -> None:
+    """Keep loaded Host objects true to their rows, touched in ``rev`` (callers return them)."""
     for obj in session.identity_map.values():
         if isinstance(obj, Host) and (host_ids is None or obj.id in host_ids):
             set_committed_value(obj, "revision", rev)
-    return rev

@@ -3,9 +3,10 @@ command started one) on the real PostgreSQL server."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -53,27 +54,51 @@ def postgres_template() -> Iterator[tuple[str, str]]:
 
 
 @pytest.fixture
-def postgres_url(postgres_template: tuple[str, str]) -> Iterator[str]:
-    """A fresh, migrated PostgreSQL database for one test, dropped afterwards."""
+def postgres_databases(postgres_template: tuple[str, str]) -> Iterator[Callable[[], str]]:
+    """Fresh, migrated PostgreSQL databases, as many as the test asks for, dropped afterwards."""
     admin, template = postgres_template
-    name = f"fabric_test_{uuid.uuid4().hex[:12]}"
     engine = create_engine(normalize_url(admin), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"fabric_test_{uuid.uuid4().hex[:12]}"
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        made.append(name)
+        return _with_database(admin, name)
+
     try:
-        yield (
-            make_url(normalize_url(admin)).set(database=name).render_as_string(hide_password=False)
-        )
+        yield make
     finally:
         with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            for name in made:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         engine.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_databases: Callable[[], str]) -> str:
+    """A fresh, migrated PostgreSQL database for one test, dropped afterwards."""
+    return postgres_databases()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest) -> str:
     name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
     return str(request.getfixturevalue(name))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def new_database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[], str]:
+    """Fresh databases of one backend, as many as the test asks for (a property test: one
+    for each example); each still to be migrated on SQLite."""
+    if request.param == "postgres":
+        make: Callable[[], str] = request.getfixturevalue("postgres_databases")
+        return make
+    where, count = tmp_path_factory.mktemp("db"), itertools.count()
+    return lambda: f"sqlite:///{where / f'{next(count)}.db'}"
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ Releases by handle, the orchestrators' common release, are served the same way
 
 from __future__ import annotations
 
+import datetime as dt
 import weakref
 from collections import defaultdict
 from collections.abc import Callable
@@ -51,6 +52,7 @@ from sqlalchemy.orm import Session
 
 from fabric import audit
 from fabric.db import BASE_REVISION, touch_hosts, touches
+from fabric.ipam import pg_batch
 from fabric.ipam.blocks import address_numbers, block_shape, first_free
 from fabric.models import Allocation, AuditEntry, Block, Host, Pool, utcnow
 from fabric.validation import IPNetwork
@@ -279,10 +281,13 @@ def allocate_many(session: Session, requests: list[Request]) -> list[list[dict[s
         placed.append((i, room))
     if not rows:
         return out
-    ids = conn.execute(_INSERT, _rows(rows)).scalars().all()
+    entries = [
+        audit.entry_by(requests[i].principal, requests[i].label, "create", "allocations",
+                       f"allocations/{row['address']}", None, audit.row_values(row))
+        for (i, _), row in zip(placed, rows, strict=True)
+    ]  # fmt: skip
     filled = [r for blocks in rooms.values() for r in blocks if r.added]
-    conn.execute(_FILL, _rows([{"block_id": r.block_id, "added": r.added} for r in filled]))
-    revision = touch_hosts(session, {room.host_id for _, room in placed})
+    revision = _write_allocations(session, conn, rows, entries, filled, now)
     # Known after this write: what was, and this batch's blocks; a full block is left out
     # (it is searched no more), so what is kept is about one block per host.
     seen = [r for blocks in rooms.values() for r in blocks]
@@ -290,22 +295,36 @@ def allocate_many(session: Session, requests: list[Request]) -> list[list[dict[s
     for full in (r.block_id for r in seen if not r.has_room):
         taken.pop(full, None)
     session.info[_PENDING] = _Pending(conn.engine, _Known(revision, taken), touches(session))
-    entries = []
-    for (i, room), row, row_id in zip(placed, rows, ids, strict=True):
+    for (i, room), row in zip(placed, rows, strict=True):
         request = requests[i]
-        row["id"] = row_id
-        after = audit.row_values(row)
-        entries.append(
-            audit.entry_by(request.principal, request.label, "create", "allocations",
-                           f"allocations/{row['address']}", None, after)
-        )  # fmt: skip
         out[i] = [{
             "address": row["address"], "family": request.family, "host": request.host,
             "handle": request.handle, "block": room.cidr, "pool": room.pool, "borrowed": False,
             "attributes": request.attrs, "created_at": now,
         }]  # fmt: skip
-    conn.execute(_AUDIT, _rows(entries))
     return out
+
+
+def _write_allocations(
+    session: Session,
+    conn: Connection,
+    rows: list[dict[str, Any]],
+    entries: list[dict[str, Any]],
+    filled: list[_Room],
+    now: dt.datetime,
+) -> int:
+    """Insert the rows, count them in their blocks, touch their hosts, log them; the revision.
+    On PostgreSQL one statement does it all (``pg_batch``)."""
+    if conn.dialect.name == "postgresql":
+        batch = [{**row, **entry} for row, entry in zip(rows, entries, strict=True)]
+        return pg_batch.write(session, "create", batch, now.isoformat())
+    ids = conn.execute(_INSERT, _rows(rows)).scalars().all()
+    conn.execute(_FILL, _rows([{"block_id": r.block_id, "added": r.added} for r in filled]))
+    revision = touch_hosts(session, {row["host_id"] for row in rows})
+    for entry, row_id in zip(entries, ids, strict=True):
+        entry["after"]["id"] = row_id
+    conn.execute(_AUDIT, _rows(entries))
+    return revision
 
 
 def allocate(
@@ -380,6 +399,11 @@ def release_many(session: Session, releases: list[Release]) -> list[list[dict[st
             })  # fmt: skip
     if not gone:
         return out  # idempotent: nothing released, nothing bumped
+    if conn.dialect.name == "postgresql":  # one statement (``pg_batch``)
+        ids = ("id", "block_id", "host_id")
+        batch = [{**e, **{k: e["before"][k] for k in ids}} for e in entries]
+        pg_batch.write(session, "delete", batch, utcnow().isoformat())
+        return out
     rows = [row for group in held.values() for row in group if row[0] in gone]
     removed: dict[int, int] = defaultdict(int)
     for row in rows:

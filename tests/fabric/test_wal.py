@@ -27,7 +27,7 @@ def test_the_checkpointer_moves_commits_into_the_file_and_the_writer_never_does(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "f.db"
-    db = Database(f"sqlite:///{path}", checkpoint_every=0.05)  # fast, for the test
+    db = Database(f"sqlite:///{path}", upkeep_every=0.05)  # fast, for the test
     try:
         assert db.checkpointer is not None and db.checkpointer.running
         migrate.upgrade(db.write_engine, db.url)
