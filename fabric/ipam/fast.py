@@ -45,7 +45,10 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    literal_column,
+    null,
     select,
+    union_all,
     update,
 )  # fmt: skip
 from sqlalchemy.orm import Session
@@ -83,19 +86,24 @@ def _execute(
 
 
 # Built once: SQLAlchemy then reuses their compiled form instead of rebuilding them per call.
-_HANDLES_HELD = _one_or_many(
-    lambda match: select(_allocs.c.handle, _allocs.c.family).where(match(_allocs.c.handle, "h"))
-)
-# The hosts by name and their blocks in one query: a host without a row is not the common case.
-_OWN_BLOCKS = _one_or_many(
-    lambda match: select(
-        _hosts.c.name, _pools.c.family, _hosts.c.id, _blocks.c.id, _blocks.c.cidr,
-        _blocks.c.allocated, _pools.c.name, _pools.c.reserved,
-    )
-    .join(_blocks, _blocks.c.host_id == _hosts.c.id)
-    .join(_pools, _pools.c.id == _blocks.c.pool_id)
-    .where(match(_hosts.c.name, "name"))
-    .order_by(_blocks.c.id)
+# What a batch reads before it places anything, in one statement (on PostgreSQL one round trip
+# instead of two: under 16 clients each cost a batch ~0.45 ms): the hosts' blocks, by name,
+# then the handles already held. A host without a row is not the common case.
+_BLOCKS_AND_HELD = _one_or_many(
+    lambda match: union_all(
+        select(
+            literal_column("'block'").label("kind"), _hosts.c.name, _pools.c.family,
+            _hosts.c.id, _blocks.c.id.label("block_id"), _blocks.c.cidr, _blocks.c.allocated,
+            _pools.c.name, _pools.c.reserved,
+        )
+        .join(_blocks, _blocks.c.host_id == _hosts.c.id)
+        .join(_pools, _pools.c.id == _blocks.c.pool_id)
+        .where(match(_hosts.c.name, "name")),
+        select(
+            literal_column("'held'"), _allocs.c.handle, _allocs.c.family,
+            *(null() for _ in range(6)),
+        ).where(match(_allocs.c.handle, "h")),
+    ).order_by("kind", "block_id")
 )  # fmt: skip
 # A block's addresses as one row joined by spaces (group_concat / string_agg): fetching a
 # row per address was a fifth of an allocation's time in a /24 holding ~100.
@@ -205,14 +213,27 @@ def _publish(session: Session) -> None:
         _KNOWN[pending.engine] = pending.known
 
 
+def _blocks_and_held(
+    conn: Connection, names: list[str], handles: list[str]
+) -> tuple[list[Any], set[tuple[str, int]]]:
+    """The hosts' blocks (rows as ``_rooms`` takes them) and the (handle, family) pairs held."""
+    one = len(names) == len(handles) == 1
+    params = {"name": names[0], "h": handles[0]} if one else {"name": names, "h": handles}
+    blocks, held = [], set()
+    for kind, *row in conn.execute(_BLOCKS_AND_HELD[0 if one else 1], params):
+        if kind == "held":
+            held.add((row[0], row[1]))
+        else:
+            blocks.append(row)
+    return blocks, held
+
+
 def _rooms(
-    conn: Connection, names: list[str], known: dict[int, set[int]]
+    conn: Connection, blocks: list[Any], known: dict[int, set[int]]
 ) -> dict[tuple[str, int], list[_Room]]:
     """Each (host, family)'s blocks, the taken addresses of the first one with room loaded."""
     rooms: dict[tuple[str, int], list[_Room]] = defaultdict(list)
-    for name, family, host_id, block_id, cidr, allocated, pool, reserved in _execute(
-        conn, _OWN_BLOCKS, "name", names
-    ):
+    for name, family, host_id, block_id, cidr, allocated, pool, reserved in blocks:
         shape = block_shape(cidr, tuple(reserved or ()))
         rooms[(name, family)].append(_Room(host_id, block_id, cidr, allocated, pool, *shape))
     first = [next((r for r in blocks if r.has_room), None) for blocks in rooms.values()]
@@ -259,9 +280,9 @@ def allocate_many(session: Session, requests: list[Request]) -> list[list[dict[s
         return out
     conn = session.connection()
     known = _known(session, conn)
-    handles = [r.handle for r in requests]
-    held = {(h, f) for h, f in _execute(conn, _HANDLES_HELD, "h", handles)}
-    rooms = _rooms(conn, sorted({r.host for r in requests}), known)
+    names = sorted({r.host for r in requests})
+    blocks, held = _blocks_and_held(conn, names, [r.handle for r in requests])
+    rooms = _rooms(conn, blocks, known)
     rows: list[dict[str, Any]] = []
     placed: list[tuple[int, _Room]] = []
     now = utcnow()
