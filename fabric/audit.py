@@ -1,11 +1,11 @@
 """The audit log: every change to the fabric's data, with who made it, before and after.
 
-A ``before_flush`` hook on ORM sessions turns each new, changed and deleted row
-into an ``AuditEntry`` in the same transaction. Who: the API puts the caller's
-token into ``session.info["principal"]`` (api/deps.py). Secrets are never
-copied: a password or token hash shows as ``"(set)"``. Bookkeeping that is not
-a change anyone made (revision counters, block fill counters, peer status
-reports) is left out, or the log would drown in it.
+Hooks on ORM sessions turn each new, changed and deleted row into an
+``AuditEntry`` in the same transaction (a new row once flushed, with its id).
+Who: the API puts the caller's token into ``session.info["principal"]``
+(api/deps.py). Secrets are never copied: a password or token hash shows as
+``"(set)"``. Bookkeeping that is not a change anyone made (revision counters,
+block fill counters, peer status reports) is left out, or the log would drown in it.
 """
 
 from __future__ import annotations
@@ -103,11 +103,18 @@ def _changed(obj: Base) -> bool:
     )
 
 
-@event.listens_for(Session, "before_flush")
-def _on_flush(session: Session, _ctx: Any, _instances: Any) -> None:
+@event.listens_for(Session, "after_flush")
+def _on_created(session: Session, _ctx: Any) -> None:
+    """Creations once written, so their entries hold what the database gave them (the id, the
+    columns' defaults); the entries are written by the next flush (a commit flushes until
+    nothing is left), each still under the name of whoever was asking at this flush."""
     for obj in list(session.new):
         if isinstance(obj, Base) and obj.__tablename__ not in SKIP_TABLES:
             record(session, "create", obj, None, snapshot(obj))
+
+
+@event.listens_for(Session, "before_flush")
+def _on_flush(session: Session, _ctx: Any, _instances: Any) -> None:
     for obj in list(session.dirty):
         if isinstance(obj, Base) and obj.__tablename__ not in SKIP_TABLES and _changed(obj):
             record(session, "update", obj, _before(obj), snapshot(obj))

@@ -124,6 +124,10 @@ def test_audit_says_who_changed_what_with_before_and_after(fabric: TestClient) -
         ("create", "ops", "POST /v1/allocations")
     ]
     assert fast[0]["after"]["handle"] == "w2" and fast[0]["after"]["host_id"] is not None
+    # Both paths log a creation as written: the new row's id and defaults included.
+    for entry in (alloc[0], fast[0]):
+        assert set(entry["after"]) == set(fast[0]["after"])
+        assert entry["after"]["id"] is not None and entry["after"]["created_at"] is not None
     viewer = token(fabric, "v", "viewer")
     assert fabric.get("/v1/audit", headers=viewer).status_code == 200
 
