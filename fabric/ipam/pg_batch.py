@@ -3,11 +3,12 @@ blocks' fill counters, the revision bumped with its NOTIFY, the hosts touched an
 entries, in one round trip.
 
 Why: written statement by statement (``fabric.ipam.fast``'s SQLite path) a batch of 8
-allocations took five round trips, and under 16 concurrent clients each round trip's answer
-then waited for the interpreter lock the event loop held (measured: the writer thread 6 ms a
-batch of which 1.7 ms on the CPU). The batch goes as one JSON document, so the statement's text
-is the same for every batch size: PostgreSQL prepares it once per connection and psycopg never
-parses it again (a multi-row INSERT of 8 rows has 56 parameters, past psycopg's cache of 50).
+allocations took five round trips, and under 16 concurrent clients each answer then waited
+for a core and the interpreter lock, shared with the event loop and the clients (measured: the
+writer thread 6 ms a batch, of which 1.7 ms on the CPU). The batch goes as one JSON document,
+so the statement's text is the same for every batch size: PostgreSQL prepares it once per
+connection and psycopg never parses it again (a multi-row INSERT of 8 rows has 56 parameters,
+past psycopg's cache of 50).
 
 What is written is decided in Python, as on SQLite: the rows, their audit entries
 (``fabric.audit``), which blocks and hosts. SQL only adds what the database knows: the new
