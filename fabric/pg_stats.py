@@ -18,10 +18,11 @@ only seconds after the commits (measured: nothing shown for the first 3,700 rows
 from __future__ import annotations
 
 import logging
-import threading
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
+
+from fabric.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -37,29 +38,15 @@ _GROWN = text(
 )
 
 
-class StatsKeeper:
+class StatsKeeper(Periodic):
     """Every ``interval`` seconds, ANALYZE those of ``TABLES`` that have doubled in size since
     their last ANALYZE (by any process, autovacuum's included)."""
 
     def __init__(self, engine: Engine, interval: float = 2.0) -> None:
-        self.engine, self.interval = engine, interval
+        super().__init__("pg-stats", interval)
+        self.engine = engine
         self.analyzed = 0  # how many ANALYZE ran, for the tests
         self._failed = ""  # the last failure, said once
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="pg-stats", daemon=True)
-
-    def start(self) -> StatsKeeper:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
 
     def analyze_grown(self) -> list[str]:
         """One round: the tables analyzed."""

@@ -15,30 +15,19 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
+
+from fabric.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
 
-class WalCheckpointer:
+class WalCheckpointer(Periodic):
+    """A ``PASSIVE`` checkpoint every ``interval`` seconds; the last one runs before ``stop()``
+    returns."""
+
     def __init__(self, path: str, interval: float = 1.0) -> None:
-        self.path, self.interval = path, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
-
-    def start(self) -> WalCheckpointer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """The last checkpoint runs before this returns."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
+        super().__init__("wal-checkpoint", interval)
+        self.path = path
 
     def _run(self) -> None:
         conn = sqlite3.connect(self.path, timeout=30)  # this thread's alone
