@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
+from api import group_commit
 from api.group_commit import GroupCommit
+from api.revisions import RevisionHub
+from fabric.db import Database
 
 pytestmark = pytest.mark.api
 
@@ -166,3 +171,33 @@ def test_releases_queued_together_are_served_together(client: TestClient) -> Non
     audit = client.get("/v1/audit", params={"limit": 5}).json()
     deleted = sorted(e["key"] for e in audit if e["action"] == "delete")
     assert deleted == ["allocations/10.0.0.0", "allocations/10.0.0.1"]
+
+
+def test_a_stream_of_queued_writes_lets_a_waiting_writer_in(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer's thread serves batch after batch while requests keep queuing, but not past
+    ``HOLD_SECONDS``: another writer waiting on the gate gets in long before the stream ends."""
+    monkeypatch.setattr(group_commit, "MAX_BATCH", 1)  # one 5 ms request a batch
+    done: list[int] = []
+
+    def work(n: int) -> Any:
+        def run(_session: Session) -> int:
+            time.sleep(0.005)
+            done.append(n)
+            return n
+
+        return run
+
+    async def scenario() -> tuple[list[int], int]:
+        gate = asyncio.Lock()
+        commit = GroupCommit(db, gate, RevisionHub(db, 1.0))
+        stream = [asyncio.create_task(commit.run(work(n), None, "test")) for n in range(100)]
+        await asyncio.sleep(0.02)  # the writer's thread is at it, the gate held
+        async with gate:  # another writer, e.g. a pool's creation
+            served_before_us = len(done)
+        return list(await asyncio.gather(*stream)), served_before_us
+
+    results, served_before_us = asyncio.run(scenario())
+    assert results == list(range(100))  # every request still answered, in order
+    assert served_before_us < 60, served_before_us  # ~10 expected: 50 ms of 5 ms batches
