@@ -13,7 +13,9 @@ transaction (at most ``MAX_BATCH``), one revision, one wake-up of the long-polls
 Requests that can be served together say so (``Together``: a handler and the request's
 part): in a batch, one call of the handler serves all of them (the common allocation:
 one statement of each kind for the whole batch, ``fabric.ipam.fast``); those it declines
-run their own work after it, in the same transaction.
+run their own work after it, in the same transaction. A batch of one kind may first be
+offered whole to its ``at_once``, which serves it without a transaction of ours (the
+common allocation on PostgreSQL: one statement in autocommit, one round trip) or declines.
 
 Each request still gets exactly its own outcome: if any allocation of a batch
 fails (a 409, a 400), the batch is rolled back whole and each of its allocations
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -45,10 +48,13 @@ HOLD_SECONDS = 0.05
 @dataclass(frozen=True)
 class Together:
     """``handler(session, payloads)`` serves the batch's requests of this handler at once:
-    for each payload its result, or None (that request then runs its own work)."""
+    for each payload its result, or None (that request then runs its own work).
+    ``at_once(db, payloads)``, tried first when the whole batch is of this handler: every
+    result and the revision committed, or None, having written nothing."""
 
     handler: Callable[[Session, list[Any]], list[Any | None]]
     payload: Any
+    at_once: Callable[[Database, list[Any]], tuple[list[Any], int] | None] | None = None
 
 
 @dataclass
@@ -173,8 +179,28 @@ class GroupCommit:
         self.served_together += len(served)
         return [served[n] if n in served else self._one(session, i) for n, i in enumerate(batch)]
 
+    def _at_once(self, batch: list[_Item]) -> tuple[list[Outcome], int] | None:
+        """The batch served by its kind's ``at_once``, if it has one and serves it."""
+        first = batch[0].together
+        if first is None or first.at_once is None:
+            return None
+        if any(i.together is None or i.together.handler is not first.handler for i in batch):
+            return None
+        try:
+            got = first.at_once(self.db, [i.together.payload for i in batch if i.together])
+        except DBAPIError:  # one statement, so nothing written: the transaction's path says
+            return None
+        if got is None:
+            return None
+        results, revision = got
+        self.served_together += len(batch)
+        return [(r, None) for r in results], revision
+
     def _run(self, batch: list[_Item]) -> tuple[list[Outcome], int | None]:
         """The outcomes, and the newest revision committed (None: nothing changed)."""
+        at_once = self._at_once(batch)
+        if at_once is not None:
+            return at_once
         if len(batch) > 1:
             try:
                 with self.db.write() as session:

@@ -15,7 +15,7 @@ from api.schemas.allocations import (
     ReleaseRequest,
     ReleaseResult,
 )
-from fabric.db import touches
+from fabric.db import Database, touches
 from fabric.ipam import allocator, fast, queries, release
 from fabric.models import Allocation
 from fabric.validation import check_handle, validate_attributes
@@ -35,6 +35,16 @@ def _allocate_together(session: Session, requests: list[fast.Request]) -> list[O
     return [None if rows is None else (rows, True) for rows in described]
 
 
+def _allocate_at_once(
+    db: Database, requests: list[fast.Request]
+) -> tuple[list[Outcome], int] | None:
+    got = fast.allocate_at_once(db.write_engine, requests)
+    if got is None:
+        return None
+    described, revision = got
+    return [(rows, True) for rows in described], revision
+
+
 def _together(body: AllocationCreate, request: Request) -> Together | None:
     """The common case (one family, no address asked for), served with the others queued
     with it (``api.group_commit``); validated here, as the allocator would."""
@@ -44,7 +54,7 @@ def _together(body: AllocationCreate, request: Request) -> Together | None:
     attrs = validate_attributes(body.attributes)
     ask = fast.Request(body.host, body.handle, int(body.family), attrs,
                        principal_of(request), request_label(request))  # fmt: skip
-    return Together(_allocate_together, ask)
+    return Together(_allocate_together, ask, _allocate_at_once)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=AllocationResult)

@@ -4,16 +4,18 @@ what the same requests one after another would, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import event, func, select
 
 from fabric import audit, hosts, migrate, pools
-from fabric.db import Database
+from fabric.db import Database, current_revision
 from fabric.ipam import allocator, check, fast, queries, release
 from fabric.models import Allocation, AuditEntry, Block
 
@@ -30,8 +32,12 @@ def seed(db: Database) -> None:
 
 
 def together(db: Database, requests: list[fast.Request]) -> list[str]:
-    """As the group commit runs a batch: served together, the declined ones after, one by
-    one through the ORM path, all in one transaction."""
+    """As the group commit runs a batch: at once if it can be (PostgreSQL, what the last
+    batch left known still true: ``fast.allocate_at_once``); else served together, the
+    declined ones after, one by one through the ORM path, all in one transaction."""
+    at_once = fast.allocate_at_once(db.write_engine, requests)
+    if at_once is not None:
+        return [str(rows[0]["address"]) for rows in at_once[0]]
     with db.write() as s:
         served = fast.allocate_many(s, requests)
         return [
@@ -182,6 +188,63 @@ def test_a_batch_fills_the_block_skips_reserved_and_leaves_the_rest(database_url
     db.dispose()
 
 
+def audited(db: Database) -> list[tuple[str, str | None, int]]:
+    """The audit log's creates of allocations: key, request, and the row's id."""
+    with db.read() as s:
+        rows = s.scalars(select(AuditEntry).where(AuditEntry.entity == "allocations"))
+        return sorted((e.key, e.request, e.after["id"]) for e in rows if e.action == "create")
+
+
+@pytest.mark.postgres
+def test_a_batch_at_once_writes_all_or_nothing(postgres_url: str) -> None:
+    """``fast.allocate_at_once``: the batch in one statement in autocommit, from what the last
+    fast write left known; or nothing written at all, whenever that is not the whole truth."""
+    db = Database(postgres_url)
+    seed(db)
+
+    def at_once(*asks: tuple[str, str]) -> list[str] | None:
+        got = fast.allocate_at_once(
+            db.write_engine, [fast.Request(h, k, 4, {}, None, f"call {k}") for h, k in asks]
+        )
+        return None if got is None else [str(rows[0]["address"]) for rows in got[0]]
+
+    with db.write() as s:  # h1 claims 10.0.0.0/29 (the ORM path) and takes .0; .1 is reserved
+        allocator.allocate(s, host="h1", handle="first")
+    assert at_once(("h1", "a")) is None  # nothing known yet
+    assert together(db, [fast.Request("h1", "a", 4, {})]) == ["10.0.0.2"]  # now known
+    with db.read() as s:
+        revision = current_revision(s)
+    assert at_once(("h1", "b"), ("h1", "c")) == ["10.0.0.3", "10.0.0.4"]
+    with db.read() as s:
+        assert current_revision(s) == revision + 1
+    assert [(k, r) for k, r, _ in audited(db) if r] == [
+        ("allocations/10.0.0.3", "call b"), ("allocations/10.0.0.4", "call c"),
+    ]  # fmt: skip
+    assert all(i is not None for _, _, i in audited(db))  # each with its row's id
+    state = contents(db)
+    assert at_once(("h1", "b")) is None  # held already: found by the statement itself
+    assert at_once(("h1", "d"), ("h1", "d")) is None  # asked twice: the transaction's work
+    assert at_once(("h2", "x")) is None  # a host not known
+    assert contents(db) == state
+    other = Database(db.url)  # another replica writes: what is known is no longer the truth
+    with other.write() as s:
+        allocator.allocate(s, host="h1", handle="theirs", address="10.0.0.5")
+    assert at_once(("h1", "e")) is None
+    # A writer holding the lock while the statement comes: it waits, then finds the revision
+    # moved on, and writes nothing (PostgreSQL checks the row as that writer left it).
+    assert together(db, [fast.Request("h1", "e", 4, {})]) == ["10.0.0.6"]
+    with ThreadPoolExecutor(1) as pool, other.write() as s:
+        allocator.allocate(s, host="h1", handle="theirs too", address="10.0.0.7")
+        waiting = pool.submit(at_once, ("h1", "f"))
+        time.sleep(0.3)
+        assert not waiting.done()  # held up by the lock
+    assert waiting.result() is None
+    assert set(contents(db)) == {(h, 4) for h in ("first", "a", "b", "c", "theirs", "e",
+                                                  "theirs too")}  # fmt: skip
+    other.dispose()
+    db.dispose()
+
+
 def test_address_numbers_read_what_is_stored() -> None:
     from fabric.ipam.blocks import address_numbers
 
@@ -191,36 +254,60 @@ def test_address_numbers_read_what_is_stored() -> None:
     assert audit.entry_by(None, "r", "create", "x", "x/1", None, {})["request"] == "r"
 
 
-def test_what_a_batch_remembers_of_a_block_follows_every_other_write(tmp_path: Any) -> None:
-    """The fast path remembers the taken addresses its last committed batch left
-    (``fast._KNOWN``); each kind of write that changes them must make it read them again."""
-    db = Database(f"sqlite:///{tmp_path / 'known.db'}")
+def test_what_a_batch_remembers_follows_every_other_write(database_url: str) -> None:
+    """The fast path remembers the taken addresses and the hosts' blocks its last committed
+    batch left (``fast._KNOWN``); each kind of write that changes them must make it read them
+    again. While they hold, a batch reads nothing on PostgreSQL (its one statement finds a
+    handle held itself), only the handles held on SQLite."""
+    db = Database(database_url)
     migrate.upgrade(db.write_engine, db.url)
     seed(db)
     count = iter(range(100))
+    statements: list[str] = []
+    event.listen(db.write_engine, "before_cursor_execute",
+                 lambda _c, _cur, sql, *_: statements.append(sql))  # fmt: skip
 
-    def one(then: Any = None) -> str | None:
+    def one(handle: str | None = None, then: Any = None) -> str | None:
+        statements.clear()
         with db.write() as s:
-            got = fast.allocate_many(s, [fast.Request("h1", f"k{next(count)}", 4, {})])[0]
+            ask = fast.Request("h1", handle or f"k{next(count)}", 4, {})
+            got = fast.allocate_many(s, [ask])[0]
             if then is not None:
                 then(s)
         return None if got is None else str(got[0]["address"])
 
+    def reads() -> int:
+        """The batch's reads besides the write lock (``FOR UPDATE`` on PostgreSQL)."""
+        selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+        return len(selects) - 1
+
     with db.write() as s:  # h1 claims 10.0.0.0/29 (the ORM path) and takes .0; .1 is reserved
         allocator.allocate(s, host="h1", handle="first")
     assert [one(), one()] == ["10.0.0.2", "10.0.0.3"]
+    assert reads() == (0 if db.is_postgres else 1)  # known: nothing (or the handles) read
+    # Asked again while known: nothing written twice; the ORM path then answers it.
+    assert one("k1") is None and reads() == 1  # on PostgreSQL after the write found it held
+    assert one() == "10.0.0.4"
     release_handle(db, "k0")
     assert one() == "10.0.0.2"  # released, so free again
     aborted(db, [fast.Request("h1", "gone", 4, {})])
-    assert one() == "10.0.0.4"  # taken by a batch rolled back, so never taken
-    # .4 released in the same transaction as the batch that took .5: free at commit.
-    assert one(then=lambda s: release.release(s, handle="k3")) == "10.0.0.5"
-    assert one() == "10.0.0.4"
+    assert one() == "10.0.0.5"  # taken by a batch rolled back, so never taken
+    # .5 released in the same transaction as the batch that took .6: free at commit.
+    assert one(then=lambda s: release.release(s, handle="k4")) == "10.0.0.6"
+    assert one() == "10.0.0.5"
     other = Database(db.url)  # another process
     with other.write() as s:
-        allocator.allocate(s, host="h1", handle="theirs", address="10.0.0.6")
+        allocator.allocate(s, host="h1", handle="theirs", address="10.0.0.7")
     other.dispose()
-    assert one() == "10.0.0.7"  # not .6, which the other process took
+    assert one() is None  # the block is full (which only a read shows): the ORM path's
+    with db.write() as s:  # which claims the next block
+        allocator.allocate(s, host="h1", handle="spill")
+    assert one() == "10.0.0.9" and one() == "10.0.0.10"
+    with db.write() as s:  # h1 gone, its blocks with it: a batch must not place on them
+        hosts.delete_host(s, "h1", release=True)
+    assert one() is None
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Allocation)) == 0
     db.dispose()
 
 
