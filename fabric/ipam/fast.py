@@ -24,7 +24,8 @@ is known (``_KNOWN``: the blocks' taken addresses, the hosts' blocks), and a bat
 nothing of it again: on PostgreSQL a batch is then one statement that checks the handles
 itself, and the group commit first tries it outside any transaction, in autocommit
 (``allocate_at_once``: one round trip for the lock, the write and the commit, instead of
-five; measured at 16 clients: the writer's time ~175 → ~100 µs per allocation).
+four, or five with the read; measured at 16 clients: the writer's time ~175 → ~100 µs per
+allocation).
 
 Releases by handle, the orchestrators' common release, are served the same way
 (``release_many``): one statement of each kind for a batch, the same result as
