@@ -348,7 +348,7 @@ def _serve(
     plan = _Plan.of(requests, rooms, held, conn)
     if not plan.rows:
         return [None] * len(requests)
-    revision = _write_allocations(session, conn, plan, plan.filled(rooms))
+    revision = _write_allocations(session, conn, plan)
     if revision is None:
         return None
     session.info[_PENDING] = _Pending(
@@ -398,9 +398,10 @@ class _Plan:
         ]  # fmt: skip
         return cls(rows, entries, placed, now)
 
-    @staticmethod
-    def filled(rooms: dict[tuple[str, int], list[_Room]]) -> list[_Room]:
-        return [r for blocks in rooms.values() for r in blocks if r.added]
+    @property
+    def filled(self) -> list[_Room]:
+        """The blocks the rows go to, each once."""
+        return list({room.block_id: room for _, room in self.placed}.values())
 
     def pg_rows(self) -> list[dict[str, Any]]:
         """The rows as ``pg_batch`` takes them: each with its audit entry's columns."""
@@ -472,9 +473,7 @@ def _known_after(
     return _Known(revision, taken, {**before.hosts, **hosts})
 
 
-def _write_allocations(
-    session: Session, conn: Connection, plan: _Plan, filled: list[_Room]
-) -> int | None:
+def _write_allocations(session: Session, conn: Connection, plan: _Plan) -> int | None:
     """Insert the rows, count them in their blocks, touch their hosts, log them; the revision.
     On PostgreSQL one statement does it all (``pg_batch``), or nothing (None) if one of the
     handles is held already."""
@@ -482,7 +481,8 @@ def _write_allocations(
         return pg_batch.write(session, "create", plan.pg_rows(), plan.now.isoformat())
     rows, entries = plan.rows, plan.entries
     ids = conn.execute(_INSERT, _rows(rows)).scalars().all()
-    conn.execute(_FILL, _rows([{"block_id": r.block_id, "added": r.added} for r in filled]))
+    filled = [{"block_id": r.block_id, "added": r.added} for r in plan.filled]
+    conn.execute(_FILL, _rows(filled))
     revision = touch_hosts(session, {row["host_id"] for row in rows})
     for entry, row_id in zip(entries, ids, strict=True):
         entry["after"]["id"] = row_id
