@@ -24,7 +24,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from fabric.db import NOTIFY_CHANNEL, bumped_revision, loaded_hosts_touched, note_change
@@ -104,13 +104,11 @@ _DELETE = dict(
 
 
 def _statement(revision: str, parts: dict[str, str]) -> Any:
-    ok = parts["ok"]
-    sql = _ROWS.format(revision=revision.format(ok=ok), **parts)
-    names = [n for n in ("channel", "rev", "expected") if f":{n}" in sql]
-    params: list[Any] = [
-        bindparam(n, NOTIFY_CHANNEL) if n == "channel" else bindparam(n) for n in names
-    ]
-    return text(sql).bindparams(*params)
+    """The statement with this ``rev`` CTE; its parameters are found by ``text`` itself, the
+    NOTIFY channel filled in."""
+    sql = _ROWS.format(revision=revision.format(ok=parts["ok"]), **parts)
+    statement = text(sql)
+    return statement.bindparams(channel=NOTIFY_CHANNEL) if ":channel" in sql else statement
 
 
 _STATEMENTS = {
