@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import ReadSession, in_write_transaction, principal_of, request_label
 from api.group_commit import Together
+from api.lean_route import lean_post
 from api.metrics import timed
 from api.schemas.allocations import (
     AllocationCreate,
@@ -57,7 +58,8 @@ def _together(body: AllocationCreate, request: Request) -> Together | None:
     return Together(_allocate_together, ask, _allocate_at_once)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=AllocationResult)
+# The orchestrators' hottest calls (allocate; release by handle): lean routes, documented as any.
+@lean_post(router, "", status_code=status.HTTP_201_CREATED, response_model=AllocationResult)
 async def allocate(body: AllocationCreate, request: Request) -> Response:
     """Allocate an address (or one per family) for a handle on a host.
 
@@ -116,7 +118,7 @@ def _release_together(
     ]
 
 
-@router.post("/release")
+@lean_post(router, "/release", response_model=ReleaseResult)
 async def release_allocations(body: ReleaseRequest, request: Request) -> ReleaseResult:
     """Release by handle (all families or one) or by address; idempotent."""
 
