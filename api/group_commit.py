@@ -37,6 +37,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from api.metrics import ApiMetrics
 from api.revisions import RevisionHub
 from fabric.db import Database
 
@@ -72,8 +73,10 @@ Outcome = tuple[Any, Exception | None]  # the work's result, or the error it rai
 
 
 class GroupCommit:
-    def __init__(self, db: Database, gate: asyncio.Lock, hub: RevisionHub) -> None:
-        self.db, self.gate, self.hub = db, gate, hub
+    def __init__(
+        self, db: Database, gate: asyncio.Lock, hub: RevisionHub, metrics: ApiMetrics | None = None
+    ) -> None:
+        self.db, self.gate, self.hub, self.metrics = db, gate, hub, metrics
         self._queue: list[_Item] = []
         self._lock = threading.Lock()  # the queue: appended on the loop, taken in the writer
         self._drainer: asyncio.Task[None] | None = None
@@ -196,21 +199,28 @@ class GroupCommit:
         self.served_together += len(batch)
         return [(r, None) for r in results], revision
 
+    def _served(self, how: str, requests: int) -> None:
+        if self.metrics is not None:
+            self.metrics.batch_served(how, requests)
+
     def _run(self, batch: list[_Item]) -> tuple[list[Outcome], int | None]:
         """The outcomes, and the newest revision committed (None: nothing changed)."""
         at_once = self._at_once(batch)
         if at_once is not None:
+            self._served("at_once", len(batch))
             return at_once
         if len(batch) > 1:
             try:
                 with self.db.write() as session:
                     results = self._together(session, batch)
+                self._served("together", len(batch))
                 return [(r, None) for r in results], session.info.get("revision")
             except Exception:  # noqa: S110 - one of them failed: each again on its own, below
                 pass
         outcomes: list[Outcome] = []
         changed: int | None = None
         for item in batch:
+            self._served("alone", 1)
             try:
                 with self.db.write() as session:
                     outcomes.append((self._one(session, item), None))

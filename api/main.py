@@ -94,9 +94,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.db = db
     app.state.hub = hub
     app.state.write_gate = asyncio.Lock()  # api/deps.py: write_session
-    app.state.group_commit = GroupCommit(db, app.state.write_gate, hub)
-    app.state.tokens = TokenCache(db)
     app.state.metrics = ApiMetrics(db, hub)
+    app.state.group_commit = GroupCommit(db, app.state.write_gate, hub, app.state.metrics)
+    app.state.tokens = TokenCache(db)
     errors.install(app)
     # Routes are matched in this order: the hottest first (health, the orchestrators'
     # allocations), since each route tried before the right one costs (~15 % of an allocation's

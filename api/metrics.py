@@ -2,7 +2,7 @@
 
 State that lives in the database (sessions, announced prefixes, pool usage) is
 read at scrape time by a collector, so every replica reports the same truth;
-latencies and long-poll waiters are this replica's own. One registry per app.
+latencies, write batches and long-poll waiters are this replica's own. One registry per app.
 """
 
 from __future__ import annotations
@@ -11,7 +11,13 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.context_managers import Timer
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -93,6 +99,20 @@ class ApiMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
+        # The group commit (api/group_commit.py): how its write batches were served, and how
+        # many requests each held; "alone" counts one transaction per request.
+        self.write_batches = Counter(
+            "fabric_write_batches", "Write batches of allocations and releases, by how served",
+            labelnames=["served"], registry=self.registry,
+        )  # fmt: skip
+        self.write_batch_requests = Histogram(
+            "fabric_write_batch_requests", "Requests served by one write batch",
+            buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry,
+        )  # fmt: skip
+
+    def batch_served(self, how: str, requests: int) -> None:
+        self.write_batches.labels(how).inc()
+        self.write_batch_requests.observe(requests)
 
 
 def timed(request: Request, which: str) -> Timer:

@@ -170,6 +170,17 @@ class RevisionHub:
             answers = {name: answer_body(state) for name, state in states.items()}
             return current, [h.name for h in changed], answers
 
+    def _is_news(self, payload: str) -> bool:
+        """Whether a NOTIFY's revision is newer than what this hub has seen. This replica's own
+        commits are NOTIFYed too, mostly after ``committed`` has noted them: each one woke the
+        refresher for a thread-pool hop and a read of the revision, per batch of allocations.
+        Revisions only grow, and a hub that moved past one without reading (nobody waiting)
+        leaves later long-polls to read for themselves: an older one has nothing to tell."""
+        try:
+            return int(payload) > self.revision
+        except ValueError:
+            return True
+
     def _listen(self) -> None:
         url = make_url(self.db.url).set(drivername="postgresql")
         conninfo = url.render_as_string(hide_password=False)
@@ -179,8 +190,9 @@ class RevisionHub:
                     conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
                     self.kick_threadsafe()  # catch up on what happened while not listening
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=0.25):
-                            self.kick_threadsafe()
+                        for notify in conn.notifies(timeout=0.25):
+                            if self._is_news(notify.payload):
+                                self.kick_threadsafe()
             except psycopg.Error as exc:
                 log.warning("LISTEN connection lost (%s); reconnecting", exc.__class__.__name__)
                 self._stop.wait(1.0)

@@ -54,17 +54,30 @@ def queued_behind_a_writer(
     return answers
 
 
+def served(client: TestClient) -> dict[str, float]:
+    """The metrics' count of write batches, by how they were served (``fabric_write_batches``)."""
+    prefix = 'fabric_write_batches_total{served="'
+    lines = client.get("/metrics").text.splitlines()
+    return {
+        line[len(prefix) :].split('"')[0]: float(line.split()[-1])
+        for line in lines
+        if line.startswith(prefix)
+    }
+
+
 def test_queued_allocations_share_one_transaction_and_one_revision(client: TestClient) -> None:
     seed(client)
     client.post("/v1/allocations", json={"host": "h1", "handle": "earlier"})
     commit: GroupCommit = client.app.state.group_commit  # type: ignore[attr-defined]
-    batches = commit.batches
+    batches, before = commit.batches, served(client)
     rev = client.get("/v1/hosts/h1/advertisements").json()["revision"]
     bodies = [{"host": f"h{1 + i % 2}", "handle": f"c{i}"} for i in range(6)]
     bodies.append({"host": "h1", "handle": "earlier"})  # asked again: the same address, 200
     answers = queued_behind_a_writer(client, bodies)
 
     assert commit.batches == batches + 1 and commit.largest >= len(bodies)
+    # A handle asked again: not at once (PostgreSQL) but together, in one transaction.
+    assert served(client).get("together", 0) == before.get("together", 0) + 1
     assert [a.status_code for a in answers] == [201] * 6 + [200]
     assert [a.json()["created"] for a in answers] == [True] * 6 + [False]
     addresses = [a.json()["allocations"][0]["address"] for a in answers[:6]]
@@ -80,6 +93,7 @@ def test_queued_allocations_share_one_transaction_and_one_revision(client: TestC
 
 def test_one_refused_allocation_fails_alone(client: TestClient) -> None:
     seed(client)
+    before = served(client).get("alone", 0)
     bodies = [
         {"host": "h1", "handle": "ok-1"},
         {"host": "nowhere", "handle": "lost"},
@@ -90,6 +104,7 @@ def test_one_refused_allocation_fails_alone(client: TestClient) -> None:
     answers = queued_behind_a_writer(client, bodies)
 
     assert [a.status_code for a in answers] == [201, 404, 201, 409, 201]
+    assert served(client)["alone"] == before + len(bodies)  # each in a transaction of its own
     assert answers[1].json()["code"] == "host_not_found"
     assert answers[3].json()["code"] == "handle_in_use"
     held = {a["handle"] for a in client.get("/v1/allocations").json()}

@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from api.revisions import RevisionHub
+from fabric.db import Database
+
 pytestmark = pytest.mark.api
 
 
@@ -124,3 +127,11 @@ def test_stale_since_answers_at_once(client: TestClient) -> None:
     result = poll_in_thread(client, "h1", 0, 10)
     result["thread"].join(5)
     assert result["elapsed"] < 2 and result["body"]["advertisements"]
+
+
+def test_a_notify_wakes_the_refresher_only_with_news(sqlite_url: str) -> None:
+    """PostgreSQL NOTIFYs every commit, this replica's own too: one at or below the revision
+    the hub has seen is nothing new (pure logic; waking across replicas: test_replicas)."""
+    hub = RevisionHub(Database(sqlite_url), 1.0)
+    hub.revision = 10
+    assert [hub._is_news(p) for p in ("9", "10", "11", "", "x")] == [False, False, True, True, True]
