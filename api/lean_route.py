@@ -25,9 +25,9 @@ import json
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar, get_type_hints
 
-from fastapi import HTTPException, Request, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute, APIRouter
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
 from api.auth import authorize
@@ -113,13 +113,32 @@ class LeanJsonRoute(APIRoute):
         return handle
 
 
-def lean_post(router: APIRouter, path: str, **options: Any) -> Callable[[E], E]:
-    """``@router.post(path, **options)``, served by a ``LeanJsonRoute``."""
+class LeanRoutes:
+    """Lean POST routes declared beside a module's router, mounted on the app's own router.
 
-    def register(endpoint: E) -> E:
-        router.add_api_route(
-            path, endpoint, methods=["POST"], route_class_override=LeanJsonRoute, **options
-        )
-        return endpoint
+    Not on the module's router: FastAPI matches a route of an included router through that
+    router again (measured in-process: an allocation's handling 70 → 55 µs mounted on the
+    app's router, a fifth of it spent finding the route). Mounted with ``app.router``'s
+    add_api_route, a lean route gets the app's error responses in its OpenAPI operation as
+    any other does."""
 
-    return register
+    def __init__(self, prefix: str, tags: list[str]) -> None:
+        self.prefix, self.tags = prefix, tags
+        self._routes: list[tuple[str, Callable[..., Any], dict[str, Any]]] = []
+
+    def post(self, path: str, **options: Any) -> Callable[[E], E]:
+        """As ``@router.post(path, **options)``."""
+
+        def register(endpoint: E) -> E:
+            _body_model(endpoint)  # refused here, at import, rather than when mounted
+            self._routes.append((self.prefix + path, endpoint, options))
+            return endpoint
+
+        return register
+
+    def mount(self, app: FastAPI) -> None:
+        for path, endpoint, options in self._routes:
+            app.router.add_api_route(
+                path, endpoint, methods=["POST"], tags=list(self.tags),
+                route_class_override=LeanJsonRoute, **options,
+            )  # fmt: skip

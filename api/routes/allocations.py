@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import ReadSession, in_write_transaction, principal_of, request_label
 from api.group_commit import Together
-from api.lean_route import lean_post
+from api.lean_route import LeanRoutes
 from api.metrics import timed
 from api.schemas.allocations import (
     AllocationCreate,
@@ -22,6 +22,8 @@ from fabric.models import Allocation
 from fabric.validation import check_handle, validate_attributes
 
 router = APIRouter(prefix="/v1/allocations", tags=["allocations"])
+# The orchestrators' hottest calls (allocate; release by handle): api/lean_route.py.
+lean = LeanRoutes(prefix="/v1/allocations", tags=["allocations"])
 
 
 def public(rows: list[Allocation]) -> list[AllocationPublic]:
@@ -58,8 +60,7 @@ def _together(body: AllocationCreate, request: Request) -> Together | None:
     return Together(_allocate_together, ask, _allocate_at_once)
 
 
-# The orchestrators' hottest calls (allocate; release by handle): lean routes, documented as any.
-@lean_post(router, "", status_code=status.HTTP_201_CREATED, response_model=AllocationResult)
+@lean.post("", status_code=status.HTTP_201_CREATED, response_model=AllocationResult)
 async def allocate(body: AllocationCreate, request: Request) -> Response:
     """Allocate an address (or one per family) for a handle on a host.
 
@@ -118,7 +119,7 @@ def _release_together(
     ]
 
 
-@lean_post(router, "/release", response_model=ReleaseResult)
+@lean.post("/release", response_model=ReleaseResult)
 async def release_allocations(body: ReleaseRequest, request: Request) -> ReleaseResult:
     """Release by handle (all families or one) or by address; idempotent."""
 
