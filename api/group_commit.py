@@ -14,8 +14,9 @@ Requests that can be served together say so (``Together``: a handler and the req
 part): in a batch, one call of the handler serves all of them (the common allocation:
 one statement of each kind for the whole batch, ``fabric.ipam.fast``); those it declines
 run their own work after it, in the same transaction. A batch of one kind may first be
-offered whole to its ``at_once``, which serves it without a transaction of ours (the
-common allocation on PostgreSQL: one statement in autocommit, one round trip) or declines.
+offered whole to its ``at_once``, which serves it without a transaction of ours or declines
+(on PostgreSQL, the common allocation: one statement in autocommit, one round trip; a release
+by handle: a read, then one statement).
 
 Each request still gets exactly its own outcome: if any allocation of a batch
 fails (a 409, a 400), the batch is rolled back whole and each of its allocations
@@ -51,11 +52,12 @@ class Together:
     """``handler(session, payloads)`` serves the batch's requests of this handler at once:
     for each payload its result, or None (that request then runs its own work).
     ``at_once(db, payloads)``, tried first when the whole batch is of this handler: every
-    result and the revision committed, or None, having written nothing."""
+    result and the revision committed (None: nothing to write), or None, having written
+    nothing."""
 
     handler: Callable[[Session, list[Any]], list[Any | None]]
     payload: Any
-    at_once: Callable[[Database, list[Any]], tuple[list[Any], int] | None] | None = None
+    at_once: Callable[[Database, list[Any]], tuple[list[Any], int | None] | None] | None = None
 
 
 @dataclass
@@ -182,7 +184,7 @@ class GroupCommit:
         self.served_together += len(served)
         return [served[n] if n in served else self._one(session, i) for n, i in enumerate(batch)]
 
-    def _at_once(self, batch: list[_Item]) -> tuple[list[Outcome], int] | None:
+    def _at_once(self, batch: list[_Item]) -> tuple[list[Outcome], int | None] | None:
         """The batch served by its kind's ``at_once``, if it has one and serves it."""
         first = batch[0].together
         if first is None or first.at_once is None:

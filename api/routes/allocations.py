@@ -110,13 +110,21 @@ def get_allocation(address: str, session: ReadSession) -> AllocationPublic:
     return public([queries.owner_of(session, address)])[0]
 
 
+def _released(described: list[list[dict[str, Any]]]) -> list[list[AllocationPublic]]:
+    return [[AllocationPublic.model_validate(d) for d in each] for each in described]
+
+
 def _release_together(
     session: Session, asks: list[fast.Release]
 ) -> list[list[AllocationPublic] | None]:
-    return [
-        [AllocationPublic.model_validate(d) for d in described]
-        for described in fast.release_many(session, asks)
-    ]
+    return list(_released(fast.release_many(session, asks)))
+
+
+def _release_at_once(
+    db: Database, asks: list[fast.Release]
+) -> tuple[list[list[AllocationPublic]], int | None] | None:
+    got = fast.release_at_once(db.write_engine, asks)
+    return None if got is None else (_released(got[0]), got[1])
 
 
 @lean.post("/release", response_model=ReleaseResult)
@@ -129,7 +137,7 @@ async def release_allocations(body: ReleaseRequest, request: Request) -> Release
     together = None
     if body.handle is not None and body.address is None:  # the common case: served together
         ask = fast.Release(body.handle, body.family, principal_of(request), request_label(request))
-        together = Together(_release_together, ask)
+        together = Together(_release_together, ask, _release_at_once)
     with timed(request, "release"):
         return ReleaseResult(released=await in_write_transaction(request, work, together))
 

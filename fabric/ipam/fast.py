@@ -37,7 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import weakref
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -65,7 +65,7 @@ from fabric import audit
 from fabric.db import BASE_REVISION, touch_hosts, touches
 from fabric.ipam import pg_batch
 from fabric.ipam.blocks import address_numbers, block_shape, first_free
-from fabric.models import Allocation, AuditEntry, Block, Host, Pool, utcnow
+from fabric.models import Allocation, AuditEntry, Block, FabricState, Host, Pool, utcnow
 from fabric.validation import IPNetwork
 
 _hosts = cast(Table, Host.__table__)
@@ -443,7 +443,7 @@ def allocate_at_once(
         return None
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         revision = pg_batch.write_at_once(
-            conn, plan.pg_rows(), plan.now.isoformat(), known.revision
+            conn, "create", plan.pg_rows(), plan.now.isoformat(), known.revision
         )
     if revision is None:
         return None
@@ -499,18 +499,27 @@ def allocate(
 
 
 # A handle's allocations with what the API shows of them, IPv4 first as ``release.release``.
-_HELD_ROWS = _one_or_many(
-    lambda match: select(
-        _allocs.c.id, _allocs.c.address, _allocs.c.family, _allocs.c.block_id,
-        _allocs.c.host_id, _allocs.c.handle, _allocs.c.attributes, _allocs.c.created_at,
-        _hosts.c.name, _blocks.c.cidr, _blocks.c.host_id, _pools.c.name,
-    )
-    .join(_hosts, _hosts.c.id == _allocs.c.host_id)
-    .join(_blocks, _blocks.c.id == _allocs.c.block_id)
-    .join(_pools, _pools.c.id == _blocks.c.pool_id)
-    .where(match(_allocs.c.handle, "h"))
-    .order_by(_allocs.c.handle, _allocs.c.family)
-)  # fmt: skip
+_REVISION_NOW = select(FabricState.revision).where(FabricState.id == 1).scalar_subquery()
+
+
+def _held_rows(*revision: Any) -> tuple[Executable, Executable]:
+    return _one_or_many(
+        lambda match: select(
+            _allocs.c.id, _allocs.c.address, _allocs.c.family, _allocs.c.block_id,
+            _allocs.c.host_id, _allocs.c.handle, _allocs.c.attributes, _allocs.c.created_at,
+            _hosts.c.name, _blocks.c.cidr, _blocks.c.host_id, _pools.c.name, *revision,
+        )
+        .join(_hosts, _hosts.c.id == _allocs.c.host_id)
+        .join(_blocks, _blocks.c.id == _allocs.c.block_id)
+        .join(_pools, _pools.c.id == _blocks.c.pool_id)
+        .where(match(_allocs.c.handle, "h"))
+        .order_by(_allocs.c.handle, _allocs.c.family)
+    )  # fmt: skip
+
+
+_HELD_ROWS = _held_rows()
+# The same, each row with the fabric's revision: read in one statement, so as of one snapshot.
+_HELD_ROWS_AT = _held_rows(_REVISION_NOW)
 _DELETE = delete(_allocs).where(_allocs.c.id.in_(bindparam("ids", expanding=True)))
 _EMPTY = (
     update(_blocks)
@@ -532,47 +541,93 @@ class Release:
     label: str | None = None
 
 
-def release_many(session: Session, releases: list[Release]) -> list[list[dict[str, Any]]]:
-    """For each release, the allocations it released, described as ``queries.describe``
-    does: what ``release.release`` one after another would release (a handle released twice
-    in the batch: nothing the second time), audited as the ORM's flush hook audits a delete."""
-    out: list[list[dict[str, Any]]] = [[] for _ in releases]
-    if not releases:
-        return out
-    conn = session.connection()
-    held: dict[str, list[Any]] = defaultdict(list)
-    for row in _execute(conn, _HELD_ROWS, "h", sorted({r.handle for r in releases})):
-        held[row[5]].append(row)
-    gone: set[int] = set()
-    entries = []
-    for i, ask in enumerate(releases):
-        for row in held[ask.handle]:
-            if row[0] in gone or (ask.family is not None and row[2] != ask.family):
-                continue
-            gone.add(row[0])
-            before = audit.row_values(dict(zip(_COLUMNS, row[:8], strict=True)))
-            entries.append(
-                audit.entry_by(ask.principal, ask.label, "delete", "allocations",
-                               f"allocations/{row[1]}", before, None)
-            )  # fmt: skip
-            out[i].append({
-                "address": row[1], "family": row[2], "host": row[8], "handle": row[5],
-                "block": row[9], "pool": row[11], "borrowed": row[10] != row[4],
-                "attributes": row[6], "created_at": row[7],
-            })  # fmt: skip
-    if not gone:
-        return out  # idempotent: nothing released, nothing bumped
-    if conn.dialect.name == "postgresql":  # one statement (``pg_batch``)
+@dataclass
+class _Releases:
+    """What a batch of releases takes away: for each release the allocations it releases,
+    described as ``queries.describe`` does; the rows (``_HELD_ROWS``) and their audit
+    entries."""
+
+    out: list[list[dict[str, Any]]]
+    rows: list[Any]
+    entries: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, releases: list[Release], found: Iterable[Any]) -> _Releases:
+        """As ``release.release`` one after another would release them: a handle released
+        twice in the batch releases nothing the second time; audited as the ORM's flush hook
+        audits a delete."""
+        held: dict[str, list[Any]] = defaultdict(list)
+        for row in found:
+            held[row[5]].append(row)
+        plan = cls([[] for _ in releases], [], [])
+        gone: set[int] = set()
+        for i, ask in enumerate(releases):
+            for row in held[ask.handle]:
+                if row[0] in gone or (ask.family is not None and row[2] != ask.family):
+                    continue
+                gone.add(row[0])
+                plan.rows.append(row)
+                before = audit.row_values(dict(zip(_COLUMNS, row[:8], strict=True)))
+                plan.entries.append(
+                    audit.entry_by(ask.principal, ask.label, "delete", "allocations",
+                                   f"allocations/{row[1]}", before, None)
+                )  # fmt: skip
+                plan.out[i].append({
+                    "address": row[1], "family": row[2], "host": row[8], "handle": row[5],
+                    "block": row[9], "pool": row[11], "borrowed": row[10] != row[4],
+                    "attributes": row[6], "created_at": row[7],
+                })  # fmt: skip
+        return plan
+
+    def pg_rows(self) -> list[dict[str, Any]]:
+        """``pg_batch``'s rows of a delete: each entry with the row's ids."""
         ids = ("id", "block_id", "host_id")
-        batch = [{**e, **{k: e["before"][k] for k in ids}} for e in entries]
-        pg_batch.write(session, "delete", batch, utcnow().isoformat())
-        return out
-    rows = [row for group in held.values() for row in group if row[0] in gone]
+        return [{**e, **{k: e["before"][k] for k in ids}} for e in self.entries]
+
+
+def _handles(releases: list[Release]) -> list[str]:
+    return sorted({r.handle for r in releases})
+
+
+def release_many(session: Session, releases: list[Release]) -> list[list[dict[str, Any]]]:
+    """For each release, the allocations it released (``_Releases``), in ``session``'s
+    transaction."""
+    if not releases:
+        return []
+    conn = session.connection()
+    plan = _Releases.of(releases, _execute(conn, _HELD_ROWS, "h", _handles(releases)))
+    if not plan.rows:
+        return plan.out  # idempotent: nothing released, nothing bumped
+    if conn.dialect.name == "postgresql":  # one statement (``pg_batch``)
+        pg_batch.write(session, "delete", plan.pg_rows(), utcnow().isoformat())
+        return plan.out
     removed: dict[int, int] = defaultdict(int)
-    for row in rows:
+    for row in plan.rows:
         removed[row[3]] += 1
-    conn.execute(_DELETE, {"ids": sorted(gone)})
+    conn.execute(_DELETE, {"ids": sorted(row[0] for row in plan.rows)})
     conn.execute(_EMPTY, _rows([{"block_id": b, "removed": n} for b, n in removed.items()]))
-    touch_hosts(session, {row[4] for row in rows})
-    conn.execute(_AUDIT, _rows(entries))
-    return out
+    touch_hosts(session, {row[4] for row in plan.rows})
+    conn.execute(_AUDIT, _rows(plan.entries))
+    return plan.out
+
+
+def release_at_once(
+    engine: Engine, releases: list[Release]
+) -> tuple[list[list[dict[str, Any]]], int | None] | None:
+    """PostgreSQL: ``release_many`` in two statements on an autocommit connection instead of a
+    transaction of ours: the rows read with the revision they are at, then deleted with
+    ``pg_batch.write_at_once``, which writes nothing unless the fabric is still at that
+    revision (no write committed in between, so the rows read are still the truth). Each
+    release's allocations, and the revision committed (None: nothing held, nothing written);
+    None, having written nothing, when the fabric moved: the caller serves them in a
+    transaction."""
+    if engine.dialect.name != "postgresql" or not releases:
+        return None
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        found = list(_execute(conn, _HELD_ROWS_AT, "h", _handles(releases)))
+        plan = _Releases.of(releases, found)
+        if not plan.rows:
+            return plan.out, None
+        at = utcnow().isoformat()
+        revision = pg_batch.write_at_once(conn, "delete", plan.pg_rows(), at, found[0][12])
+    return None if revision is None else (plan.out, revision)

@@ -115,7 +115,7 @@ _STATEMENTS = {
     action: {kind: _statement(revision, parts) for kind, revision in kinds.items()}
     for action, parts, kinds in (
         ("create", _INSERT, {"bump": _BUMP, "bumped": _BUMPED, "at_once": _AT_ONCE}),
-        ("delete", _DELETE, {"bump": _BUMP, "bumped": _BUMPED}),
+        ("delete", _DELETE, {"bump": _BUMP, "bumped": _BUMPED, "at_once": _AT_ONCE}),
     )
 }
 
@@ -152,12 +152,12 @@ def write(session: Session, action: str, rows: list[dict[str, Any]], at: str) ->
 
 
 def write_at_once(
-    conn: Connection, rows: list[dict[str, Any]], at: str, expected: int
+    conn: Connection, action: str, rows: list[dict[str, Any]], at: str, expected: int
 ) -> int | None:
-    """``write``'s "create" as one statement in a transaction of its own (``conn`` on
-    autocommit): one round trip for the lock, the checks, the writes and the commit. The new
-    revision; None, and nothing written, if the fabric is no longer at revision ``expected``
-    or a handle is held already."""
-    params = {**_params("create", rows, at), "expected": expected}
-    got = conn.execute(_STATEMENTS["create"]["at_once"], params).scalar()
+    """``write`` as one statement in a transaction of its own (``conn`` on autocommit): one
+    round trip for the lock, the checks, the writes and the commit. The new revision; None,
+    and nothing written, if the fabric is no longer at revision ``expected`` or (``create``)
+    a handle is held already."""
+    params = {**_params(action, rows, at), "expected": expected}
+    got = conn.execute(_STATEMENTS[action]["at_once"], params).scalar()
     return None if got is None else int(got)

@@ -16,7 +16,7 @@ from sqlalchemy import event, func, select
 
 from fabric import audit, hosts, migrate, pools
 from fabric.db import Database, current_revision
-from fabric.ipam import allocator, check, fast, queries, release
+from fabric.ipam import allocator, check, fast, pg_batch, queries, release
 from fabric.models import Allocation, AuditEntry, Block
 
 HOSTS = ["h1", "h2", "h3"]
@@ -344,8 +344,9 @@ def test_releases_served_together_as_one_after_another(
     before: list[fast.Request],
     batches: list[list[fast.Release]],
 ) -> None:
-    """``release_many`` on each backend against ``release.release`` one by one on SQLite: the
-    same allocations released (a handle asked twice in a batch: nothing the second time), the
+    """``release_many`` on each backend (on PostgreSQL ``release_at_once``, tried first as the
+    group commit does) against ``release.release`` one by one on SQLite: the same allocations
+    released (a handle asked twice in a batch: nothing the second time), the
     same blocks' counters and the same audit entries, each under its own request."""
     where = tmp_path_factory.mktemp("release")
     dbs = [Database(new_database()), Database(f"sqlite:///{where / 'alone'}.db")]
@@ -356,8 +357,12 @@ def test_releases_served_together_as_one_after_another(
         seed(db)
         one_by_one(db, kept)
     for batch in batches:
-        with dbs[0].write() as s:
-            together_got = fast.release_many(s, batch)
+        at_once = fast.release_at_once(dbs[0].write_engine, batch)  # as the group commit
+        if at_once is not None:
+            together_got = at_once[0]
+        else:
+            with dbs[0].write() as s:
+                together_got = fast.release_many(s, batch)
         alone_got = []
         for ask in batch:
             with dbs[1].write() as s:
@@ -369,6 +374,50 @@ def test_releases_served_together_as_one_after_another(
     assert deletes(dbs[0]) == deletes(dbs[1])
     for db in dbs:
         db.dispose()
+
+
+@pytest.mark.postgres
+def test_releases_at_once_write_all_or_nothing(postgres_url: str) -> None:
+    """``fast.release_at_once``: the rows read with their revision, then deleted in one
+    statement that writes nothing if any write committed in between."""
+    db = Database(postgres_url)
+    seed(db)
+    for handle in ("a", "b", "c", "d"):
+        with db.write() as s:
+            allocator.allocate(s, host="h1", handle=handle)
+
+    def revision() -> int:
+        with db.read() as s:
+            return current_revision(s)
+
+    before = revision()
+    got = fast.release_at_once(db.write_engine, [fast.Release("a", label="call a"),
+                                                 fast.Release("a"), fast.Release("nobody")])  # fmt: skip
+    assert got is not None and got[1] == before + 1 == revision()
+    assert [[d["handle"] for d in each] for each in got[0]] == [["a"], [], []]
+    with db.read() as s:
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "delete")).one()
+        assert (entry.key, entry.request) == (f"allocations/{got[0][0][0]['address']}", "call a")
+    assert fast.release_at_once(db.write_engine, [fast.Release("nobody")]) == ([[]], None)
+    assert revision() == before + 1  # nothing held, nothing written
+    state = contents(db)
+    with db.write_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        with db.read() as s:  # "b" as read now, then a write elsewhere moves the fabric on
+            row = s.execute(select(Allocation).where(Allocation.handle == "b")).scalar_one()
+            ids = {"id": row.id, "block_id": row.block_id, "host_id": row.host_id}
+        stale = [{**ids, "before": {}, "token_name": None, "role": None, "request": None,
+                  "key": "allocations/x"}]  # fmt: skip
+        assert pg_batch.write_at_once(conn, "delete", stale, "2026-01-01T00:00:00", before) is None
+    assert contents(db) == state  # the stale revision wrote nothing
+    # A writer holding the lock while the statement comes: it waits, then writes nothing.
+    with ThreadPoolExecutor(1) as pool, db.write() as s:
+        allocator.allocate(s, host="h1", handle="e")
+        waiting = pool.submit(fast.release_at_once, db.write_engine, [fast.Release("b")])
+        time.sleep(0.3)
+        assert not waiting.done()  # held up by the lock
+    assert waiting.result() is None
+    assert {h for h, _ in contents(db)} == {"b", "c", "d", "e"}
+    db.dispose()
 
 
 def test_a_release_of_nothing_bumps_nothing(tmp_path: Any) -> None:
