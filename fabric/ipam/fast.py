@@ -629,5 +629,6 @@ def release_at_once(
         if not plan.rows:
             return plan.out, None
         at = utcnow().isoformat()
-        revision = pg_batch.write_at_once(conn, "delete", plan.pg_rows(), at, found[0][12])
+        read_at = found[0][-1]  # the revision, the last column of every row (one snapshot)
+        revision = pg_batch.write_at_once(conn, "delete", plan.pg_rows(), at, read_at)
     return None if revision is None else (plan.out, revision)
