@@ -459,17 +459,19 @@ def _known_after(
     revision: int,
 ) -> _Known:
     """What is known after this write: what was, and this batch's hosts and blocks as it left
-    them. A full block's addresses are left out (it is searched no more), so what is kept is
-    about one block's addresses per host."""
-    seen = [r for blocks in rooms.values() for r in blocks]
+    them. A full block is left out, its addresses and its row (it is searched no more; only a
+    release makes room in it, and that moves the revision), so what is kept is about one block
+    per host and family: planning a batch stays as cheap when a host has filled many."""
+    seen = {r.block_id: r for blocks in rooms.values() for r in blocks}
     before = known or _Known(0, {}, {})
-    taken = {**before.taken, **{r.block_id: r.taken for r in seen if r.taken is not None}}
-    for full in (r.block_id for r in seen if not r.has_room):
+    taken = {**before.taken, **{b: r.taken for b, r in seen.items() if r.taken is not None}}
+    for full in (b for b, r in seen.items() if not r.has_room):
         taken.pop(full, None)
-    fill = {r.block_id: r.allocated for r in seen}
-    hosts: dict[str, list[BlockRow]] = defaultdict(list)
+    hosts: dict[str, list[BlockRow]] = {row[0]: [] for row in blocks}
     for row in blocks:
-        hosts[row[0]].append((*row[:_ALLOCATED], fill[row[3]], *row[_ALLOCATED + 1 :]))
+        room = seen[row[3]]
+        if room.has_room:
+            hosts[row[0]].append((*row[:_ALLOCATED], room.allocated, *row[_ALLOCATED + 1 :]))
     return _Known(revision, taken, {**before.hosts, **hosts})
 
 
