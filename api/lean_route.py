@@ -117,10 +117,10 @@ class LeanRoutes:
     """Lean POST routes declared beside a module's router, mounted on the app's own router.
 
     Not on the module's router: FastAPI matches a route of an included router through that
-    router again (measured in-process: an allocation's handling 70 → 55 µs mounted on the
-    app's router, a fifth of it spent finding the route). Mounted with ``app.router``'s
-    add_api_route, a lean route gets the app's error responses in its OpenAPI operation as
-    any other does."""
+    router again, and tries every included router before it in vain the same way (measured
+    in-process: an allocation's handling 70 → 58 µs mounted first on the app's router).
+    Mounted with ``app.router``'s add_api_route, a lean route gets the app's error responses
+    in its OpenAPI operation as any other does."""
 
     def __init__(self, prefix: str, tags: list[str]) -> None:
         self.prefix, self.tags = prefix, tags
