@@ -111,12 +111,10 @@ def _statement(revision: str, parts: dict[str, str]) -> Any:
     return statement.bindparams(channel=NOTIFY_CHANNEL) if ":channel" in sql else statement
 
 
+_REVISIONS = {"bump": _BUMP, "bumped": _BUMPED, "at_once": _AT_ONCE}
 _STATEMENTS = {
-    action: {kind: _statement(revision, parts) for kind, revision in kinds.items()}
-    for action, parts, kinds in (
-        ("create", _INSERT, {"bump": _BUMP, "bumped": _BUMPED, "at_once": _AT_ONCE}),
-        ("delete", _DELETE, {"bump": _BUMP, "bumped": _BUMPED, "at_once": _AT_ONCE}),
-    )
+    action: {kind: _statement(revision, parts) for kind, revision in _REVISIONS.items()}
+    for action, parts in (("create", _INSERT), ("delete", _DELETE))
 }
 
 
