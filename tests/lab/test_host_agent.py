@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import create_engine, insert, select, text
 
 from fabric.lab.netns import wait_for
+from fabric.lab.vty import Vty, VtyError
 from fabric.models import Allocation, Block, Host, Pool
 from tests.lab.conftest import TOR_ASN, FabricLab
 from tests.servers import ADMIN_TOKEN
@@ -68,6 +69,19 @@ def test_tor_learns_blocks_and_host_routes(fabric: FabricLab) -> None:
     # The kernel side of h1: a blackhole for its block, carrying our protocol number.
     routes = fabric.lab.run(fabric.hosts["h1"], "ip", "route", "show", "proto", "77").stdout
     assert "blackhole 10.100.0.0/26" in routes
+
+
+def test_the_tor_answers_the_same_over_its_vty_socket(fabric: FabricLab) -> None:
+    """``fabric.lab.vty``, the injection benchmark's poller, reads what vtysh reads."""
+    command = "show bgp ipv4 unicast json"
+    with Vty(fabric.frr_run / "bgpd.vty") as bgpd:
+        ours = bgpd.json(command)
+        theirs = fabric.lab.vtysh(fabric.tor, fabric.frr_run, command)
+        assert ours["routes"] and ours["routes"] == theirs["routes"]
+        with pytest.raises(VtyError, match="failed with code"):
+            bgpd.command("show no such thing")
+        # A failed command leaves the connection usable.
+        assert bgpd.json("show bgp summary json")["ipv4Unicast"]["as"] == TOR_ASN
 
 
 def test_every_container_reaches_every_other(fabric: FabricLab) -> None:
