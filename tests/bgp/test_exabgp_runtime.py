@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import sysconfig
@@ -27,12 +28,26 @@ def _venv(tmp_path: Path, exabgp_version: str | None) -> str:
     return str(target / "bin" / "python")
 
 
-def test_this_interpreter_runs_exabgp_without_jit_flags() -> None:
+def test_this_interpreter_runs_exabgp_with_its_collector_tuned() -> None:
     runtime = exabgp_runtime.probe()
     assert runtime == exabgp_runtime.this_interpreter()  # the agent's default, unprobed
     assert runtime.implementation == "cpython"
     assert exabgp_runtime.exabgp_requirement().specifier.contains(runtime.exabgp_version)
-    assert runtime.command()[1:] == ["-m", "exabgp", "server"]
+    command = runtime.command()
+    assert command[0] == runtime.python and command[-1] == "server"
+    # The command runs ExaBGP's own entry point: asked its version, it answers it.
+    version = subprocess.run(
+        [*command[:-1], "version"], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert f"ExaBGP : {runtime.exabgp_version}" in version.stdout
+    # ... after raising the collector's first threshold, before anything of ExaBGP runs.
+    program = command[command.index("-c") + 1]
+    assert program.endswith(exabgp_runtime._EXABGP_MAIN)
+    before_exabgp = program.replace(exabgp_runtime._EXABGP_MAIN, "print(gc.get_threshold()[0])")
+    seen = subprocess.run(
+        [runtime.python, "-c", before_exabgp], capture_output=True, text=True, check=True
+    )
+    assert int(seen.stdout) == exabgp_runtime.CPYTHON_GC_THRESHOLD != gc.get_threshold()[0]
 
 
 def test_pypy_runs_exabgp_with_its_jit_and_gc_tuned() -> None:
