@@ -368,6 +368,8 @@ def measure_size(
     speaker of a round alike, so each round's ratio compares like with like. The order turns
     by one each round, so no speaker always runs right after the same other one."""
     live = [s for s in speakers if "error" not in results.get(s.name, {})]
+    if not live:
+        return
     rows: dict[str, dict[str, list[float]]] = {s.name: defaultdict(list) for s in live}
     for r in range(runs):
         for speaker in live[r % len(live) :] + live[: r % len(live)]:
