@@ -6,8 +6,7 @@ import datetime as dt
 import json
 import os
 import platform
-import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +32,6 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "kernel": platform.release(),
     }
-
-
-def median_of(runs: int, measure: Callable[[], float]) -> tuple[float, list[float]]:
-    values = [measure() for _ in range(runs)]
-    return statistics.median(values), values
 
 
 def percentiles(samples: Sequence[float]) -> dict[str, float]:
