@@ -1,4 +1,4 @@
-"""What every benchmark shares: repetitions, medians, a table, results/*.json, the machine."""
+"""What every benchmark shares: percentiles, a table, results/*.json, the machine."""
 
 from __future__ import annotations
 
