@@ -51,7 +51,7 @@ def _allocate_at_once(
 def _together(body: AllocationCreate, request: Request) -> Together | None:
     """The common case (one family, no address asked for), served with the others queued
     with it (``api.group_commit``); validated here, as the allocator would."""
-    if body.address is not None or body.family not in ("4", "6"):
+    if body.address is not None or body.pools or body.family not in ("4", "6"):
         return None
     check_handle(body.handle)
     attrs = validate_attributes(body.attributes)

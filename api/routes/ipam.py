@@ -36,5 +36,6 @@ def gc_ipam(body: GcRequest, session: WriteSession, settings: SettingsDep) -> Gc
         keep_handles=set(body.handles),
         grace=dt.timedelta(seconds=grace),
         dry_run=body.dry_run,
+        handle_prefix=body.handle_prefix,
     )
     return GcResult(grace_seconds=grace, dry_run=body.dry_run, released=public(rows))

@@ -14,6 +14,12 @@ class AllocationCreate(Strict):
     family: Literal["4", "6", "dual"] = "4"
     address: str | None = Field(default=None, max_length=64, description="A specific address.")
     attributes: dict[str, str] = Field(default_factory=dict)
+    pools: list[str] | None = Field(
+        default=None,
+        max_length=16,
+        description="Take a new address only from these pools (by name); default: any that "
+        "matches the host.",
+    )
 
 
 class ReleaseRequest(Strict):

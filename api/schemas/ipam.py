@@ -28,6 +28,13 @@ class GcRequest(Strict):
         description="Only allocations older than this are released.",
     )
     dry_run: bool = False
+    handle_prefix: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="Only handles that start with this are considered (a CNI network's "
+        "``<name>/``): allocations made by others on the host are left alone.",
+    )
 
 
 class GcResult(Public):

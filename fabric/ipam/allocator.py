@@ -56,11 +56,15 @@ def allocate(
     family: str = "4",
     address: str | None = None,
     attributes: dict[str, Any] | None = None,
+    pools: list[str] | None = None,
 ) -> list[Allocation]:
     """Allocate one address per family for the handle on the host.
 
-    Raises: NotFound (host); InvalidInput; AddressInUse; PoolExhausted;
-    Conflict (``handle_in_use``: the handle holds an address on another host).
+    ``pools`` (names) restricts where a new address may come from (a CNI network's
+    ``pools``); an address the handle already holds is returned wherever it is.
+
+    Raises: NotFound (host); InvalidInput (``unknown_pool`` among others); AddressInUse;
+    PoolExhausted; Conflict (``handle_in_use``: the handle holds an address on another host).
     """
     families = FAMILIES.get(str(family))
     if families is None:
@@ -73,11 +77,29 @@ def allocate(
         raise InvalidInput(
             f"Requested address {requested} is not of family {family}.", code="invalid_family"
         )
+    allowed = _allowed_pools(session, pools)
     out = []
     for fam in families:
         wanted = requested if requested is not None and requested.version == fam else None
-        out.append(_allocate_family(session, target, handle, fam, wanted, attrs))
+        out.append(_allocate_family(session, target, handle, fam, wanted, attrs, allowed))
     return out
+
+
+def _allowed_pools(session: Session, names: list[str] | None) -> set[int] | None:
+    """The ids of the named pools (None: every pool).
+
+    Raises: InvalidInput (``unknown_pool``) for a name no pool has.
+    """
+    if not names:
+        return None
+    found: dict[str, int] = {
+        name: pool_id
+        for name, pool_id in session.execute(select(Pool.name, Pool.id).where(Pool.name.in_(names)))
+    }
+    missing = sorted(set(names) - set(found))
+    if missing:
+        raise InvalidInput(f"No pool is named {', '.join(missing)}.", code="unknown_pool")
+    return set(found.values())
 
 
 def allocate_described(session: Session, **request: Any) -> list[dict[str, Any]]:
@@ -85,7 +107,7 @@ def allocate_described(session: Session, **request: Any) -> list[dict[str, Any]]
     common case (one family, no address asked for) tries the Core fast path (``fast``)
     first, everything else and whatever it declines takes the ORM path above."""
     family = str(request.get("family", "4"))
-    if request.get("address") is None and family in ("4", "6"):
+    if request.get("address") is None and not request.get("pools") and family in ("4", "6"):
         handle = request["handle"]
         check_handle(handle)
         attrs = validate_attributes(request.get("attributes") or {})
@@ -120,6 +142,7 @@ def _allocate_family(
     family: int,
     requested: IPAddress | None,
     attrs: dict[str, str],
+    allowed: set[int] | None = None,
 ) -> Allocation:
     existing = session.scalar(
         select(Allocation).where(Allocation.handle == handle, Allocation.family == family)
@@ -140,7 +163,7 @@ def _allocate_family(
     if requested is not None:
         block, addr = _requested(session, host, requested)
     else:
-        block, addr = _search(session, host, family)
+        block, addr = _search(session, host, family, allowed)
     row = Allocation(
         address=addr.compressed,
         family=family,
@@ -156,11 +179,17 @@ def _allocate_family(
     return row
 
 
-def _candidate_pools(session: Session, host: Host, family: int) -> list[Pool]:
+def _candidate_pools(
+    session: Session, host: Host, family: int, allowed: set[int] | None = None
+) -> list[Pool]:
     pools = session.scalars(
         select(Pool).where(Pool.family == family, Pool.disabled.is_(False)).order_by(Pool.id)
     )
-    return [p for p in pools if matches(p.selector, host.labels)]
+    return [
+        p
+        for p in pools
+        if matches(p.selector, host.labels) and (allowed is None or p.id in allowed)
+    ]
 
 
 def _free_in(session: Session, block: Block) -> IPAddress | None:
@@ -178,17 +207,21 @@ def _first_with_room(session: Session, blocks: Iterable[Block]) -> tuple[Block, 
     return None
 
 
-def _search(session: Session, host: Host, family: int) -> tuple[Block, IPAddress]:
-    own = session.scalars(
+def _search(
+    session: Session, host: Host, family: int, allowed: set[int] | None = None
+) -> tuple[Block, IPAddress]:
+    own_query = (
         select(Block)
         .join(Pool)
         .where(Block.host_id == host.id, Pool.family == family)
         .order_by(Block.id)
     )
-    found = _first_with_room(session, own)
+    if allowed is not None:
+        own_query = own_query.where(Block.pool_id.in_(allowed))
+    found = _first_with_room(session, session.scalars(own_query))
     if found:
         return found
-    pools = _candidate_pools(session, host, family)
+    pools = _candidate_pools(session, host, family, allowed)
     for pool in pools:
         found = _claim(session, host, pool)
         if found:

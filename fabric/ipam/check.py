@@ -89,13 +89,17 @@ def gc(
     keep_handles: set[str],
     grace: dt.timedelta,
     dry_run: bool = False,
+    handle_prefix: str | None = None,
 ) -> list[Allocation]:
-    """Release the host's allocations whose handle is not kept and that are older than grace."""
+    """Release the host's allocations whose handle is not kept and that are older than grace;
+    with ``handle_prefix``, only among the handles that start with it."""
     target = get_host(session, host)
     cutoff = utcnow() - grace
     rows = [
         row
         for row in session.scalars(select(Allocation).where(Allocation.host_id == target.id))
-        if row.handle not in keep_handles and row.created_at <= cutoff
+        if row.handle not in keep_handles
+        and row.created_at <= cutoff
+        and row.handle.startswith(handle_prefix or "")
     ]
     return rows if dry_run else release_rows(session, rows)

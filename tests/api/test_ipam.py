@@ -76,3 +76,36 @@ def test_gc_grace_never_below_the_server_minimum(tmp_path: Path) -> None:
             "/v1/ipam/gc", json={"host": "h1", "handles": [], "grace_seconds": 0}
         ).json()
     assert result["grace_seconds"] == 600 and result["released"] == []
+
+
+def test_gc_with_a_handle_prefix_leaves_other_handles_alone(client: TestClient) -> None:
+    """A CNI network collects its own attachments only (``<network>/…``)."""
+    seed(client)
+    for handle in ("net/a/eth0", "net/b/eth0", "other/c/eth0", "by-hand"):
+        client.post("/v1/allocations", json={"host": "h1", "handle": handle})
+    time.sleep(0.05)
+    body = {"host": "h1", "handles": ["net/a/eth0"], "grace_seconds": 0, "handle_prefix": "net/"}
+    done = client.post("/v1/ipam/gc", json=body).json()
+    assert [a["handle"] for a in done["released"]] == ["net/b/eth0"]
+    left = {a["handle"] for a in client.get("/v1/allocations").json()}
+    assert left == {"net/a/eth0", "other/c/eth0", "by-hand"}
+    bad = client.post("/v1/ipam/gc", json={**body, "handle_prefix": ""})
+    assert bad.status_code == 422
+
+
+def test_an_allocation_can_be_held_to_named_pools(client: TestClient) -> None:
+    seed(client)
+    client.post("/v1/pools", json={"name": "q", "cidr": "10.9.0.0/24"})
+    got = client.post("/v1/allocations", json={"host": "h1", "handle": "x", "pools": ["q"]})
+    assert got.status_code == 201 and got.json()["allocations"][0]["pool"] == "q"
+    again = client.post("/v1/allocations", json={"host": "h1", "handle": "y", "pools": ["p"]})
+    assert again.json()["allocations"][0]["pool"] == "p"  # not q's block, which has room
+    # Idempotent per handle, wherever the address is.
+    same = client.post("/v1/allocations", json={"host": "h1", "handle": "x", "pools": ["p"]})
+    assert same.status_code == 200 and same.json()["allocations"][0]["pool"] == "q"
+    unknown = client.post("/v1/allocations", json={"host": "h1", "handle": "w", "pools": ["nope"]})
+    assert unknown.status_code == 422 and unknown.json()["code"] == "unknown_pool"
+    assert client.get("/v1/allocations", params={"handle": "w"}).json() == []
+    six = client.post("/v1/allocations",
+                      json={"host": "h1", "handle": "v", "family": "6", "pools": ["q"]})  # fmt: skip
+    assert six.status_code == 409 and six.json()["code"] == "pool_exhausted"

@@ -17,11 +17,18 @@ import pytest
 
 from fabric.http import Access, http_client
 from fabric.lab.netns import Lab, kill_pid, wait_for
+from fabric.lab.runtime import Runtime, address_of, conflist, fabric_ipam
 from fabric.lab.servers import uds_server_argv
 from tests.servers import ADMIN_TOKEN
 
 TOR_ASN = 65000
 HOSTS = {"h1": (1, 65001), "h2": (2, 65002)}
+NETWORK = "fabric"  # the CNI network the lab's containers are on
+
+
+def handle_of(container: str, network: str = NETWORK) -> str:
+    """The handle fabric-ipam gives a container's eth0 (the container id is its name)."""
+    return f"{network}/{container}/eth0"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -59,6 +66,39 @@ class FabricLab:
     state_dirs: dict[str, Path]
     agents: dict[str, Any] = field(default_factory=dict)
     containers: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (ns, address)
+    runtimes: dict[str, Runtime] = field(default_factory=dict)  # host -> the fabric network
+
+    @property
+    def tmp(self) -> Path:
+        return self.lab.workdir
+
+    def orchestrator_token(self) -> Path:
+        """A 0600 file holding an orchestrator token, as fabric-ipam wants it."""
+        path = self.tmp / "orchestrator.token"
+        if not path.exists():
+            r = self.api.post("/v1/tokens", json={"name": "cni", "role": "orchestrator"})
+            r.raise_for_status()
+            path.write_text(r.json()["token"])
+            path.chmod(0o600)
+        return path
+
+    def runtime(self, host: str, network: dict[str, Any] | None = None) -> Runtime:
+        """A runtime's CNI calls on the host; by default fabric-cni + fabric-ipam."""
+        if network is None:
+            if host in self.runtimes:
+                return self.runtimes[host]
+            ipam = fabric_ipam(self.api_url, self.orchestrator_token(), host,
+                               log_file_path=str(self.tmp / f"cni-{host}.log"))  # fmt: skip
+            self.runtimes[host] = Runtime(conflist(NETWORK, ipam), self.hosts[host])
+            return self.runtimes[host]
+        return Runtime(network, self.hosts[host])
+
+    def container(self, host: str, name: str, runtime: Runtime | None = None) -> str:
+        """A container on the host, its network made by the CNI plugins; its IPv4 address."""
+        ns = self.containers[name][0] if name in self.containers else self.lab.ns(name)
+        result = (runtime or self.runtime(host)).add(name, f"/run/netns/{ns}")
+        self.containers[name] = (ns, address_of(result))
+        return self.containers[name][1]
 
     def rib(self) -> dict[str, list[str]]:
         """ToR's BGP table: prefix -> next hops."""
@@ -76,11 +116,6 @@ class FabricLab:
         r = self.api.post("/v1/allocations", json={"host": host, "handle": handle})
         r.raise_for_status()
         return str(r.json()["allocations"][0]["address"])
-
-    def plumb(self, host: str, name: str, address: str) -> str:
-        ns = self.lab.workload(self.hosts[host], name, address, f"cali{name[-3:]}")
-        self.containers[name] = (ns, address)
-        return ns
 
     def ping(self, src: str, dst_address: str, count: int = 1) -> bool:
         return self.lab.ping(self.containers[src][0], dst_address, count)
@@ -135,6 +170,7 @@ def build(lab: Lab, tmp: Path) -> FabricLab:
         "FABRIC_DATABASE_URL": f"sqlite:///{tmp / 'fabric.db'}",
         "FABRIC_REVISION_POLL_SECONDS": "1",
         "FABRIC_BOOTSTRAP_TOKEN": ADMIN_TOKEN,
+        "FABRIC_GC_MIN_GRACE_SECONDS": "1",  # the CNI GC test waits that long, not five minutes
     }
     api_cmd = (  # any namespace will do: the API is reached through its Unix socket
         uds_server_argv(sock),
