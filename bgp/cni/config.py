@@ -54,7 +54,7 @@ def _number(section: dict[str, Any], key: str, default: float, low: float, high:
 def network_name(doc: dict[str, Any]) -> str:
     name = doc.get("name")
     if not isinstance(name, str) or not NETWORK_NAME.match(name) or len(name) > 128:
-        raise _bad("name", "must be letters, digits, '_', '.' or '-', starting with a letter or digit")
+        raise _bad("name", "must be letters, digits, '_', '.' or '-', led by a letter or digit")
     return name
 
 
