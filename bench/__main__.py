@@ -1,11 +1,11 @@
-"""``python -m bench [ipam|scale|convergence|injection|all] [--smoke]`` (``make bench``)."""
+"""``python -m bench [ipam|scale|convergence|injection|cni|all] [--smoke]`` (``make bench``)."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 
-NAMES = ("ipam", "scale", "convergence", "injection")
+NAMES = ("ipam", "scale", "convergence", "injection", "cni")
 
 
 def main(argv: list[str] | None = None) -> None:

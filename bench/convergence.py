@@ -35,7 +35,8 @@ def _route_present(ipr: Any, address: str) -> bool:
         return False
 
 
-def _wait(ipr: Any, address: str, present: bool) -> float:
+def wait_route(ipr: Any, address: str, present: bool) -> float:
+    """Seconds until the route to ``address`` is there (or gone), polled every millisecond."""
     start = time.perf_counter()
     while time.perf_counter() - start < TIMEOUT:
         if _route_present(ipr, address) == present:
@@ -60,11 +61,11 @@ def inner(tor_ns: str, count: int, fifo: str | None) -> dict[str, list[float]]:
                 r = http.post("/v1/allocations", json={"host": "h1", "handle": f"conv-{i}"})
                 returned = time.perf_counter()
                 address = r.json()["allocations"][0]["address"]
-                _wait(ipr, address, True)
+                wait_route(ipr, address, True)
                 out["allocate"].append(time.perf_counter() - returned)
                 http.post("/v1/allocations/release", json={"handle": f"conv-{i}"})
                 returned = time.perf_counter()
-                _wait(ipr, address, False)
+                wait_route(ipr, address, False)
                 out["release"].append(time.perf_counter() - returned)
         if fifo:
             with open(fifo, "w") as pipe:
@@ -73,12 +74,12 @@ def inner(tor_ns: str, count: int, fifo: str | None) -> dict[str, list[float]]:
                     pipe.write(f"announce route {address}/32 next-hop self\n")
                     pipe.flush()
                     sent = time.perf_counter()
-                    _wait(ipr, address, True)
+                    wait_route(ipr, address, True)
                     out["bare_up"].append(time.perf_counter() - sent)
                     pipe.write(f"withdraw route {address}/32 next-hop self\n")
                     pipe.flush()
                     sent = time.perf_counter()
-                    _wait(ipr, address, False)
+                    wait_route(ipr, address, False)
                     out["bare_down"].append(time.perf_counter() - sent)
     finally:
         ipr.close()

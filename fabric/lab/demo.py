@@ -20,8 +20,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from fabric.lab import containers
 from fabric.lab import deploy as lab_deploy
 from fabric.lab.netns import Lab, sh, wait_for
+from fabric.lab.runtime import address_of
 from fabric.lab.topology import Topology, load
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,15 +65,28 @@ class Fabric:
     def hosts(self) -> list[str]:
         return [h["name"] for h in self.fabricctl("host", "list")]
 
+    def cni_token(self) -> Path:
+        """An orchestrator token for fabric-ipam, in a 0600 file (made once)."""
+        path = self.workloads.workdir / "cni.token"
+        if not path.exists():
+            made = self.fabricctl("token", "create", "cni", "--role", "orchestrator")
+            path.touch(0o600)
+            path.write_text(made["token"])
+        return path
+
+    def start_container(self, host: str, name: str) -> str:
+        """A container behind the host, its network made by fabric-cni; its address."""
+        network = containers.host_network(API, self.cni_token(), host)
+        ns, result = containers.start(self.topo, host, name, network)
+        address = address_of(result)
+        self.containers[name] = (ns, address, host)
+        return address
+
     def add_containers(self, per_host: int = 2) -> None:
-        """Allocate through the API and plumb each container behind its host."""
+        """Containers on every host, through the CNI plugins (addresses from the API)."""
         for host in self.hosts():
             for i in range(1, per_host + 1):
-                name = f"{host}c{i}"
-                result = self.fabricctl("ip", "allocate", "--host", host, "--handle", name)
-                address = result["allocations"][0]["address"]
-                ns = self.workloads.workload(self.topo.namespace(host), name, address, f"cali{i}")
-                self.containers[name] = (ns, address, host)
+                self.start_container(host, f"{host}c{i}")
 
     def ping_matrix(self) -> dict[tuple[str, str], bool]:
         return {
@@ -118,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         with console.status("waiting for the controller…"):
             wait_for("the controller to be seeded", lambda: len(fabric.hosts()) > 0, 60)
         fabric.add_containers()
-        console.print(f"{len(fabric.containers)} containers allocated through the API and plumbed")
+        console.print(f"{len(fabric.containers)} containers started through fabric-cni")
         with console.status("waiting for BGP to converge…"):
             wait_for("every pair", lambda: all(fabric.ping_matrix().values()), 90, 1)
         for node in topo.nodes.values():

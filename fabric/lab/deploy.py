@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from fabric.errors import Conflict, InvalidInput
+from fabric.lab import containers
 from fabric.lab.netns import Lab, namespaces, pids_in, remove_namespace, sh
 from fabric.lab.topology import Node, Topology
 
@@ -130,6 +131,7 @@ def deploy(topo: Topology, progress: Progress = lambda _: None) -> None:
 def destroy(topo: Topology, progress: Progress = lambda _: None) -> int:
     removed = 0
     for name in topo.nodes:
+        containers.remove_all(topo, name)
         if remove_namespace(topo.namespace(name)):
             removed += 1
             progress(f"{name}: removed")

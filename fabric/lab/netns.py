@@ -107,18 +107,6 @@ class Lab:
         self.procs.append(proc)
         return proc
 
-    def workload(self, host_ns: str, name: str, address: str, host_if: str) -> str:
-        """A container namespace behind a host, Calico style: /32, proxy ARP, host route."""
-        ns = self.ns(name)
-        self.link(host_ns, host_if, ns, "eth0")
-        self.addr(ns, "eth0", f"{address}/32")
-        self.run(ns, "ip", "route", "add", "169.254.1.1", "dev", "eth0", "scope", "link")
-        self.run(ns, "ip", "route", "add", "default", "via", "169.254.1.1", "dev", "eth0", "onlink")
-        self.run(host_ns, "sysctl", "-qw", f"net.ipv4.conf.{host_if}.proxy_arp=1")
-        self.run(host_ns, "sysctl", "-qw", f"net.ipv4.neigh.{host_if}.proxy_delay=0")
-        self.run(host_ns, "ip", "route", "add", f"{address}/32", "dev", host_if)
-        return ns
-
     def ping(self, ns: str, address: str, count: int = 1) -> bool:
         args = ("ping", "-c", str(count), "-W", "1", "-i", "0.2", address)
         return self.run(ns, *args, check=False).returncode == 0

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from bench import convergence, injection, ipam, scale
+from bench import cni, convergence, injection, ipam, scale
 
 pytestmark = pytest.mark.lab
 
@@ -47,3 +47,9 @@ def test_injection_smoke() -> None:
         assert results[speaker][100]["withdraw_s"] > 0, results[speaker]
     for ours in ("routed-fabric (ExaBGP)", "routed-fabric (ExaBGP on PyPy)"):
         assert results[ours][100]["restart_s"] > 0
+
+
+def test_cni_smoke() -> None:
+    ms = cni.run(smoke=True)
+    assert 0 < ms["add"]["p50"] < 5000 and 0 < ms["ref_add"]["p50"] < 5000
+    assert ms["fib"]["max"] >= ms["add"]["max"] > 0 and ms["del"]["p50"] > 0

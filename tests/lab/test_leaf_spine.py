@@ -8,6 +8,7 @@ leaves nothing behind.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -102,6 +103,25 @@ def test_leaves_send_their_hosts_nothing(fabric: LeafSpine) -> None:
     assert spines and all(
         n["addressFamilyInfo"]["ipv4Unicast"]["sentPrefixCounter"] > 0 for n in spines
     )
+
+
+def test_fabricctl_lab_container_starts_one_through_the_plugin(fabric: LeafSpine) -> None:
+    """What a user types: a container on h3, reachable from rack 1, then deleted."""
+    wait_for("every container to reach every other", lambda: not _unreachable(fabric), 90, 1)
+    token = ["--token-file", str(fabric.cni_token())]
+    lab = [*FABRICCTL, "lab", "container"]
+    where = [str(TOPOLOGY), "h3", "extra", "--name", fabric.topo.name]
+    added = sh(*lab, "add", *where, *token, "--json")
+    started = json.loads(added.stdout)
+    address = started["result"]["ips"][0]["address"].split("/")[0]
+    src_ns = fabric.containers["h1c1"][0]
+    wait_for("h1c1 to reach the new container", lambda: fabric.workloads.ping(src_ns, address), 30)
+    trace = fabric.fabricctl("ip", "show", address)
+    assert trace["handle"] == "fabric/extra/eth0" and trace["host"] == "h3", trace
+    sh(*lab, "del", *where, *token)
+    assert started["namespace"] not in namespaces()
+    left = fabric.fabricctl("ip", "list", "--host", "h3")
+    assert address not in {a["address"] for a in left}
 
 
 def _other_rack_blocks(fabric: LeafSpine, leaf: str) -> set[str]:

@@ -120,9 +120,7 @@ def hijack(request: pytest.FixtureRequest) -> Iterator[Hijack]:
     try:
         lab_deploy.deploy(topo)
         wait_for("the controller to be seeded", lambda: len(fabric.hosts()) == 2, 60)
-        victim = fabric.fabricctl("ip", "allocate", "--host", "h1", "--handle", "victim")
-        victim_ip = victim["allocations"][0]["address"]
-        fabric.workloads.workload(topo.namespace("h1"), "victim", victim_ip, "cali1")
+        victim_ip = fabric.start_container("h1", "victim")
         fabric.fabricctl("ip", "allocate", "--host", "h2", "--handle", "rogue-own")
         rogue_block = fabric.fabricctl("routes", "--host", "h2")["blocks"][0]
         victim_block = fabric.fabricctl("routes", "--host", "h1")["blocks"][0]
@@ -248,7 +246,7 @@ def test_what_a_host_no_longer_owns_is_refused_again_once_pushed(hijack: Hijack)
     pushed, it must refuse it again: a push that only adds lines (`vtysh -b`) would keep the
     old permit, and h2 could keep the address whoever gets it next."""
     fabric, victim = hijack.fabric, f"{hijack.victim}/32"
-    fabric.fabricctl("ip", "release", "--handle", "victim")
+    fabric.fabricctl("ip", "release", "--handle", "fabric/victim/eth0")  # fabric-ipam's handle
     fabric.fabricctl("ip", "allocate", "--host", "h2", "--handle", "moved",
                      "--address", hijack.victim)  # fmt: skip
     push_tor_config(fabric, hijack.tor_kind, hijack.workdir)
