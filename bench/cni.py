@@ -22,9 +22,9 @@ from bench.convergence import wait_route
 
 RACK = REPO_ROOT / "containerlab" / "rack.clab.yml"
 API = "http://10.0.255.1:8080"  # the rack's controller, as its hosts reach it
-def _timed(call: Any) -> tuple[float, Any]:
+def _timed(call: Any, *args: str) -> tuple[float, Any]:
     start = time.perf_counter()
-    out = call()
+    out = call(*args)
     return time.perf_counter() - start, out
 
 
@@ -50,15 +50,15 @@ def _measure(fabric: Any, count: int, base: Path) -> dict[str, list[float]]:
             made.append((f"b{i}", ns))
             netns = f"/run/netns/{ns}"
             started = time.perf_counter()
-            spent, result = _timed(lambda: ours.add(f"b{i}", netns))
+            spent, result = _timed(ours.add, f"b{i}", netns)
             out["add"].append(spent)
             wait_route(ipr, address_of(result), present=True)
             out["fib"].append(time.perf_counter() - started)
-            out["ref_add"].append(_timed(lambda: reference.add(f"b{i}", netns, "eth1"))[0])
+            out["ref_add"].append(_timed(reference.add, f"b{i}", netns, "eth1")[0])
         for name, ns in made:
             netns = f"/run/netns/{ns}"
-            out["del"].append(_timed(lambda: ours.delete(name, netns))[0])
-            out["ref_del"].append(_timed(lambda: reference.delete(name, netns, "eth1"))[0])
+            out["del"].append(_timed(ours.delete, name, netns)[0])
+            out["ref_del"].append(_timed(reference.delete, name, netns, "eth1")[0])
     finally:
         ipr.close()
         for _, ns in made:

@@ -11,9 +11,8 @@ import os
 import re
 import socket
 import stat
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from bgp.cni.spec import DECODE_FAILURE, INVALID_CONFIG, CniError
 
@@ -68,8 +67,7 @@ def check_token_file(path: Path) -> None:
         raise _bad("token_file", f"{path} must not be readable by others (chmod 600)")
 
 
-@dataclass(frozen=True)
-class IpamConfig:
+class IpamConfig(NamedTuple):
     """fabric-ipam's section (``ipam`` of the network config)."""
 
     network: str
@@ -128,8 +126,7 @@ class IpamConfig:
             raise _bad("ipam.token_file", f"cannot be read ({exc.strerror})") from None
 
 
-@dataclass(frozen=True)
-class PluginConfig:
+class PluginConfig(NamedTuple):
     """fabric-cni's own keys."""
 
     network: str

@@ -8,7 +8,6 @@ second interpreter start (~60 ms, more than half of an ADD's budget).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -44,7 +43,7 @@ def ipam(inv: Invocation, doc: dict[str, Any], command: str | None = None) -> di
 
     Raises: CniError, the plugin's own error as it reported it.
     """
-    call = dataclasses.replace(inv, command=command or inv.command)
+    call = inv._replace(command=command or inv.command)
     plugin = doc["ipam"]["type"]
     if plugin == OWN_IPAM:
         from bgp.cni import ipam as own

@@ -10,11 +10,10 @@ link-local gateway: the fabric routes to hosts, never to subnets.
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
-from bgp.cni import delegate, links
+from bgp.cni import delegate, links, log
 from bgp.cni.config import PluginConfig
 from bgp.cni.spec import (
     GATEWAY_V4,
@@ -27,8 +26,6 @@ from bgp.cni.spec import (
     Result,
     parse_result,
 )
-
-log = logging.getLogger("fabric.cni")
 
 
 def _host_ips(result: Result) -> tuple[IpConfig, ...]:

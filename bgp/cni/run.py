@@ -9,33 +9,16 @@ appended there; the token is never logged, nor is the config.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 import time
 from collections.abc import Callable
 from typing import IO, Any
 
-from bgp.cni import config
+from bgp.cni import config, log
 from bgp.cni.spec import CURRENT, IO_FAILURE, CniError, Invocation, check_version, version_answer
 
 Serve = Callable[[Invocation, dict[str, Any]], dict[str, Any] | None]
-log = logging.getLogger("fabric.cni")
-log.addHandler(logging.NullHandler())  # no log file: stderr stays quiet, stdout is the answer
-log.propagate = False
-
-
-def _log_to(doc: dict[str, Any]) -> None:
-    path = config.log_file_of(doc)
-    if path is None or len(log.handlers) > 1:
-        return
-    try:
-        handler = logging.FileHandler(path)
-    except OSError:
-        return  # a log we cannot open must not fail the container
-    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.DEBUG)
 
 
 def execute(
@@ -45,7 +28,7 @@ def execute(
     version, started, inv = CURRENT, time.monotonic(), None
     try:
         doc = config.load(raw)
-        _log_to(doc)
+        log.open_log(config.log_file_of(doc))
         inv = Invocation.from_environ(environ)
         if inv.command == "VERSION":
             return version_answer(doc.get("cniVersion")), 0

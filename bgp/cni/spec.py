@@ -1,5 +1,8 @@
 """The CNI contract (spec 1.1): versions, error codes, the environment, result documents.
 
+Values are NamedTuples, not dataclasses: ``dataclasses`` imports ``inspect``, ~7 ms of a
+plugin's start-up (``bgp/cni/__init__.py``).
+
 Results are built in the current form (1.x) and written in the form of the version the
 network configuration asks for: 0.4.0 differs by a ``version`` on every IP.
 """
@@ -7,8 +10,7 @@ network configuration asks for: 0.4.0 differs by a ``version`` on every IP.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 CURRENT = "1.1.0"
 SUPPORTED = ("0.4.0", "1.0.0", "1.1.0")
@@ -62,15 +64,14 @@ def parse_cni_args(text: str) -> dict[str, str]:
     return out
 
 
-@dataclass(frozen=True)
-class Invocation:
+class Invocation(NamedTuple):
     """What the runtime said in the environment."""
 
     command: str
     container_id: str = ""
     netns: str = ""
     ifname: str = ""
-    args: dict[str, str] = field(default_factory=dict)
+    args: dict[str, str] = {}  # a default shared by all, never mutated
     path: tuple[str, ...] = ()
 
     @classmethod
@@ -136,8 +137,7 @@ def version_answer(requested: object) -> dict[str, Any]:
     return {"cniVersion": version, "supportedVersions": list(SUPPORTED)}
 
 
-@dataclass(frozen=True)
-class IpConfig:
+class IpConfig(NamedTuple):
     """One address of a result: ``10.244.0.5/32`` and its gateway."""
 
     address: str
@@ -153,14 +153,13 @@ class IpConfig:
         return str(ipaddress.ip_interface(self.address).ip)
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     """A result in its current form; ``document(version)`` writes it for a version."""
 
     ips: tuple[IpConfig, ...]
     routes: tuple[dict[str, str], ...] = ()
     interfaces: tuple[dict[str, str], ...] = ()
-    dns: dict[str, Any] = field(default_factory=dict)
+    dns: dict[str, Any] = {}  # a default shared by all, never mutated
 
     def document(self, version: str) -> dict[str, Any]:
         ips = []

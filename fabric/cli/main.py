@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from fabric.cli import hosts, ipam, ips, lab, peers, pools, routers, tokens
+from fabric.cli import cni, hosts, ipam, ips, lab, peers, pools, routers, tokens
 from fabric.cli.client import DEFAULT_API, ApiError, Client
 from fabric.cli.common import JsonOpt
 from fabric.cli.output import err_console
@@ -29,6 +29,7 @@ app.add_typer(peers.app, name="peer")
 app.add_typer(ipam.app, name="ipam")
 app.add_typer(routers.app, name="router")
 app.add_typer(lab.app, name="lab")
+app.add_typer(cni.app, name="cni")
 app.command("tor-config")(routers.tor_config)
 app.add_typer(tokens.app, name="token")
 app.command("audit")(tokens.audit)
