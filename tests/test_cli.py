@@ -89,7 +89,7 @@ def test_cli_covers_the_core(server: ApiServer, tmp_path: Path) -> None:
     assert "t0p-s3cret" not in out
     got = js(server, "ip", "allocate", "--host", "h1", "--handle", "c1", "--attr", "namespace=web")
     assert got["allocations"][0]["address"] == "10.20.0.2"  # .0 and .1 are reserved
-    table = ctl(server, "ip", "list", "--host", "h1").stdout
+    table = ctl(server, "ip", "list", "--host", "h1", "--wide").stdout
     assert "10.20.0.2" in table and "namespace=web" in table
     assert js(server, "ip", "show", "10.20.0.2")["handle"] == "c1"
     pools = js(server, "pool", "list")

@@ -7,20 +7,20 @@ from typing import Annotated, Any
 import typer
 
 from fabric.cli.common import JsonOpt, client
-from fabric.cli.output import details, emit, field
+from fabric.cli.output import WIDE, Column, WideOpt, details, emit, field
 from fabric.cli.peers import status_style
 
 app = typer.Typer(help="Addresses: allocate, release, list, show.", no_args_is_help=True)
 
-ALLOC_COLUMNS = [
+ALLOC_COLUMNS: list[Column] = [
     ("address", field("address")),
     ("host", field("host")),
     ("handle", field("handle")),
     ("block", field("block")),
     ("pool", field("pool")),
     ("borrowed", field("borrowed")),
-    ("attributes", field("attributes")),
-    ("created", field("created_at")),
+    ("attributes", field("attributes"), WIDE),
+    ("created", field("created_at"), WIDE),
 ]
 
 
@@ -42,10 +42,14 @@ def allocate(
     family: Annotated[str, typer.Option(help="4, 6 or dual.")] = "4",
     address: Annotated[str | None, typer.Option(help="Ask for this address.")] = None,
     attr: Annotated[list[str] | None, typer.Option(help="k=v (repeat).")] = None,
+    pool: Annotated[list[str] | None, typer.Option(help="Only from this pool (repeat).")] = None,
     as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     body: dict[str, Any] = {"host": host, "handle": handle, "family": family, "address": address}
     body["attributes"] = _attributes(attr or [])
+    if pool:
+        body["pools"] = pool
     result = client(ctx).post("/v1/allocations", body)
     verb = "allocated" if result["created"] else "already held"
     emit(
@@ -53,6 +57,7 @@ def allocate(
         ALLOC_COLUMNS,
         as_json=as_json,
         title=f"{handle}: {verb}",
+        wide=wide,
     )
 
 
@@ -80,9 +85,10 @@ def list_(
     handle: Annotated[str | None, typer.Option()] = None,
     limit: Annotated[int, typer.Option()] = 1000,
     as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     rows = client(ctx).get("/v1/allocations", host=host, pool=pool, handle=handle, limit=limit)
-    emit(rows, ALLOC_COLUMNS, as_json=as_json, title="allocations")
+    emit(rows, ALLOC_COLUMNS, as_json=as_json, title="allocations", wide=wide)
 
 
 @app.command("show")

@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.text import Text
 
 from fabric.cli.common import JsonOpt, client, pairs
-from fabric.cli.output import console, details, emit, field, print_json, render_table
+from fabric.cli.output import console, details, emit, field, print_json, render_table, table
 
 app = typer.Typer(help="BGP peers (ToR routers) of the hosts.", no_args_is_help=True)
 
@@ -150,10 +150,23 @@ def status_rows(
     ]  # fmt: skip
 
 
-def status_view(rows: list[dict[str, Any]]) -> Group:
+def summary_line(rows: list[dict[str, Any]], configured: int | None = None) -> str:
+    """``3 established of 4``; with no report at all, how many peers wait for one."""
+    if not rows and configured:
+        return f"{configured} peer{'s' if configured != 1 else ''} configured, none reported yet"
     up = sum(1 for r in rows if r["state"] == "established")
-    colour = "green" if up == len(rows) else "red"
-    summary = Text.from_markup(f"[{colour}]{up} established of {len(rows)}[/{colour}]")
+    return f"{up} established of {len(rows)}"
+
+
+def configured_peers(ctx: typer.Context, host: str | None) -> int:
+    path = f"/v1/hosts/{host}/peers" if host else "/v1/peers"
+    return len(client(ctx).get(path))
+
+
+def status_view(rows: list[dict[str, Any]], configured: int | None = None) -> Group:
+    up = sum(1 for r in rows if r["state"] == "established")
+    colour = "green" if rows and up == len(rows) else "red"
+    summary = Text(summary_line(rows, configured), style=colour)
     return Group(render_table(rows, STATUS_COLUMNS, "BGP sessions", status_style), summary)
 
 
@@ -171,10 +184,15 @@ def show_status(
     if as_json:
         print_json(rows)
         return
-    if not watch:
-        console.print(status_view(rows))
+    configured = configured_peers(ctx, host) if not rows else None
+    if not console.is_terminal:  # a pipe: whole plain lines, the summary as a comment
+        table(rows, STATUS_COLUMNS, title="BGP sessions")
+        print(f"# {summary_line(rows, configured)}")
         return
-    with Live(status_view(rows), console=console, screen=False) as live:
+    if not watch:
+        console.print(status_view(rows, configured), soft_wrap=True)
+        return
+    with Live(status_view(rows, configured), console=console, screen=False) as live:
         try:
             while True:
                 time.sleep(watch)

@@ -7,24 +7,24 @@ from typing import Annotated
 import typer
 
 from fabric.cli.common import JsonOpt, client
-from fabric.cli.output import console, emit, err_console, field, print_json
+from fabric.cli.output import WIDE, Column, WideOpt, console, emit, err_console, field, print_json
 
 app = typer.Typer(help="API tokens: admin, orchestrator, agent (one host), viewer.")
 
-TOKEN_COLUMNS = [
+TOKEN_COLUMNS: list[Column] = [
     ("name", field("name")),
     ("role", field("role")),
     ("host", field("host")),
-    ("created by", field("created_by")),
-    ("created", field("created_at")),
+    ("created by", field("created_by"), WIDE),
+    ("created", field("created_at"), WIDE),
 ]
-AUDIT_COLUMNS = [
+AUDIT_COLUMNS: list[Column] = [
     ("when", field("at")),
     ("token", field("token_name")),
     ("role", field("role")),
     ("action", field("action")),
     ("what", field("key")),
-    ("request", field("request")),
+    ("request", field("request"), WIDE),
     (
         "change",
         lambda r: (
@@ -57,8 +57,9 @@ def create(
 
 
 @app.command("list")
-def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    emit(client(ctx).get("/v1/tokens"), TOKEN_COLUMNS, as_json=as_json, title="tokens")
+def list_(ctx: typer.Context, as_json: JsonOpt = False, wide: WideOpt = False) -> None:
+    tokens = client(ctx).get("/v1/tokens")
+    emit(tokens, TOKEN_COLUMNS, as_json=as_json, title="tokens", wide=wide)
 
 
 @app.command("delete")
@@ -74,7 +75,8 @@ def audit(
     token: Annotated[str | None, typer.Option(help="Changes made with this token.")] = None,
     limit: Annotated[int, typer.Option()] = 50,
     as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     """Who changed what and when, newest first (secrets never shown)."""
     rows = client(ctx).get("/v1/audit", key=key, token=token, limit=limit)
-    emit(rows, AUDIT_COLUMNS, as_json=as_json, title="audit log")
+    emit(rows, AUDIT_COLUMNS, as_json=as_json, title="audit log", wide=wide)
