@@ -24,3 +24,4 @@ bench:
 lint:
 	.venv/bin/ruff check fabric api bgp migrations tests bench
 	.venv/bin/mypy
+	.venv/bin/lint-imports

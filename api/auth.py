@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from fabric import tokens
-from fabric.db import Database
+from fabric.store.database import Database
 from fabric.tokens import ADMIN, ALLOCATE, HOST_READ, HOST_REPORT, HOST_SECRET, READ, Principal
 
 OPEN = {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}

@@ -1,4 +1,4 @@
-"""Dependencies: one transaction per request, writes serialized (``fabric.db``)."""
+"""Dependencies: one transaction per request, writes serialized (``fabric.store.database``)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.group_commit import GroupCommit, Together
 from api.revisions import RevisionHub
-from fabric.db import Database
 from fabric.settings import Settings
+from fabric.store.database import Database
 
 T = TypeVar("T")
 
@@ -40,7 +40,7 @@ async def write_session(request: Request) -> AsyncIterator[Session]:
 
     Writers of this process queue on an asyncio lock first, on the event loop: on SQLite a
     second thread asking for the database's write lock sleeps in SQLite's busy handler
-    (1, 2, 5 … 100 ms naps), which held 16 concurrent allocations to ~125/s; and a writer
+    (1, 2, 5 … 100 ms naps) (bench/README.md: measured choices); and a writer
     waiting here holds no thread-pool thread the lock's holder may need to finish."""
     db: Database = request.app.state.db
     async with request.app.state.write_gate:
@@ -66,7 +66,8 @@ def _say_who(session: Session, request: Request) -> None:
 
 
 def request_label(request: Request) -> str:
-    # The scope's path, not request.url: building the URL object cost ~5 % of an allocation.
+    # The scope's path, not request.url: building the URL object is dear
+    # (bench/README.md: measured choices).
     return f"{request.method} {request.scope['path']}"[:255]
 
 

@@ -12,7 +12,7 @@ transaction (at most ``MAX_BATCH``), one revision, one wake-up of the long-polls
 
 Requests that can be served together say so (``Together``: a handler and the request's
 part): in a batch, one call of the handler serves all of them (the common allocation:
-one statement of each kind for the whole batch, ``fabric.ipam.fast``); those it declines
+one statement of each kind for the whole batch, ``fabric.store.ipam_fast``); those it declines
 run their own work after it, in the same transaction. A batch of one kind may first be
 offered whole to its ``at_once``, which serves it without a transaction of ours or declines
 (on PostgreSQL, the common allocation: one statement in autocommit, one round trip; a release
@@ -40,7 +40,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.metrics import ApiMetrics
 from api.revisions import RevisionHub
-from fabric.db import Database
+from fabric.store.database import Database
 
 MAX_BATCH = 64
 # How long the writer keeps the gate while requests keep queuing, before other writers' turn.
@@ -128,9 +128,9 @@ class GroupCommit:
         """In the writer's thread, with the gate held: batch after batch while requests are
         queued, each batch's answers handed to the event loop as it commits.
 
-        Why not one thread-pool hop per batch: measured at 16 clients on PostgreSQL, a batch
-        took 3.3-3.9 ms in its thread but held the gate 5.9-6.6 ms, the rest spent waiting for
-        the busy event loop to notice it was done and start the next one."""
+        Why not one thread-pool hop per batch: a batch then held the gate nearly twice as long
+        as it ran, waiting for the busy event loop to notice it was done and start the next
+        one (bench/README.md: measured choices)."""
         until = time.monotonic() + HOLD_SECONDS
         while self._queue:
             batch = self._take(MAX_BATCH)
@@ -217,7 +217,7 @@ class GroupCommit:
                     results = self._together(session, batch)
                 self._served("together", len(batch))
                 return [(r, None) for r in results], session.info.get("revision")
-            except Exception:  # noqa: S110 - one of them failed: each again on its own, below
+            except Exception:  # one of them failed: each again on its own, below
                 pass
         outcomes: list[Outcome] = []
         changed: int | None = None

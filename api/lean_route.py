@@ -2,9 +2,9 @@
 
 FastAPI serves every request through one general handler: two exit stacks, the solving of
 every dependency (the app-wide ``authorize`` among them), the body read, decoded and then
-validated against a field. Profiled under 16 clients allocating (py-spy on the server's
-event loop), that handler took ~60 % of the loop's time per allocation, twice what the
-allocation itself needed. ``LeanJsonRoute`` is declared like any route (same signature,
+validated against a field. Profiled under concurrent allocations, that handler took more of
+the event loop's time than the allocation itself (bench/README.md: measured choices).
+``LeanJsonRoute`` is declared like any route (same signature,
 same OpenAPI operation, same error answers) but handles a request in a few direct steps:
 authorize, read and decode the JSON body, validate it against the endpoint's model, call
 the endpoint. Errors are raised as the same exceptions FastAPI raises, so the app's
@@ -117,8 +117,8 @@ class LeanRoutes:
     """Lean POST routes declared beside a module's router, mounted on the app's own router.
 
     Not on the module's router: FastAPI matches a route of an included router through that
-    router again, and tries every included router before it in vain the same way (measured
-    in-process: an allocation's handling 70 → 58 µs mounted first on the app's router).
+    router again, and tries every included router before it in vain the same way
+    (bench/README.md: measured choices).
     Mounted with ``app.router``'s add_api_route, a lean route gets the app's error responses
     in its OpenAPI operation as any other does."""
 

@@ -6,8 +6,8 @@ import asyncio
 import gc
 import logging
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.telemetry import TelemetryConfig
@@ -32,10 +32,10 @@ from api.routes import (
     routers,
     tokens,
 )
-from fabric import migrate
 from fabric import tokens as fabric_tokens
-from fabric.db import Database
 from fabric.settings import Settings
+from fabric.store import migrate
+from fabric.store.database import Database
 
 log = logging.getLogger(__name__)
 _NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
@@ -54,11 +54,10 @@ def _bootstrap_admin(db: Database, settings: Settings) -> None:
         )  # fmt: skip
 
 
-def create_app(settings: Settings) -> FastAPI:
-    # Upkeep in a thread of its own: SQLite's WAL checkpoints, not by a batch of allocations;
-    # PostgreSQL's statistics of the allocations, fresh from the first minute.
-    db = Database(settings.database_url, upkeep_every=1.0)
-    hub = RevisionHub(db, settings.revision_poll_seconds)
+def _lifespan(
+    db: Database, hub: RevisionHub, settings: Settings
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The server's start (migrations, the first admin token, the revision hub) and its end."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -67,8 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
         await run_in_threadpool(_bootstrap_admin, db, settings)
         await hub.start()
         # What is alive now lives as long as the server: out of the collector's sight, so
-        # its full collections stop walking it (measured: a 10,000-route long-poll answer
-        # took 120 ms to build in the server and 40 ms with this, 25 ms in a bare process).
+        # its full collections stop walking it (bench/README.md: measured choices).
         gc.collect()
         gc.freeze()
         try:
@@ -77,11 +75,19 @@ def create_app(settings: Settings) -> FastAPI:
             await hub.stop()
             db.dispose()
 
+    return lifespan
+
+
+def create_app(settings: Settings) -> FastAPI:
+    # Upkeep in a thread of its own: SQLite's WAL checkpoints, not by a batch of allocations;
+    # PostgreSQL's statistics of the allocations, fresh from the first minute.
+    db = Database(settings.database_url, upkeep_every=1.0)
+    hub = RevisionHub(db, settings.revision_poll_seconds)
     app = FastAPI(
         title="routed-fabric",
         version=fabric.__version__,
         summary="IPAM and BGP peerings of a routed container fabric.",
-        lifespan=lifespan,
+        lifespan=_lifespan(db, hub, settings),
         # Stable operation ids (the route's function name) for generated clients.
         generate_unique_id_function=lambda route: route.name,
         # Every route needs a token (api/auth.py), except health and the API description.
@@ -99,9 +105,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.tokens = TokenCache(db)
     errors.install(app)
     # Routes are matched in this order: the hottest first (the orchestrators' allocations,
-    # then health), since each route tried before the right one costs (~15 % of an
-    # allocation's handling with allocations fourth; an included router tried in vain, such
-    # as health's, ~10 % of a lean route's).
+    # then health), since each route tried before the right one costs time, an included
+    # router tried in vain most (bench/README.md: measured choices).
     allocations.lean.mount(app)
     for module in (health, allocations, pools, hosts, peers, ipam, routers, tokens, announced):
         app.include_router(module.router)

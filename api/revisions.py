@@ -26,9 +26,10 @@ from sqlalchemy.engine import make_url
 from starlette.concurrency import run_in_threadpool
 
 from api.schemas.hosts import DesiredStatePublic
-from fabric.db import NOTIFY_CHANNEL, Database, current_revision
 from fabric.desired import DesiredState, desired_states
 from fabric.models import Host
+from fabric.revisions import NOTIFY_CHANNEL, current_revision
+from fabric.store.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class RevisionHub:
     def committed(self, revision: int) -> None:
         """This process committed ``revision`` (on the event loop). With nobody waiting there
         is nothing to read: the revision is noted without the refresh's thread-pool read
-        (measured: a tenth of an allocation's server time when no agent listens)."""
+        (bench/README.md: measured choices)."""
         if self._waiting:
             self._dirty.set()
         else:

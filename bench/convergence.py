@@ -89,7 +89,7 @@ def inner(tor_ns: str, count: int, fifo: str | None) -> dict[str, list[float]]:
 def _bare_speaker(topo: Any, base: Path) -> tuple[subprocess.Popen[bytes], Path]:
     """h2 without our agent: ExaBGP whose process is a pipe we write to."""
     from fabric.lab.netns import kill_pid, pids_in
-    from fabric.lab.speakers import bare_exabgp
+    from tests.harness.speakers import bare_exabgp
 
     for pid in pids_in(topo.namespace("h2")):
         kill_pid(pid)

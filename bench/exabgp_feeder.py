@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from bgp import exabgp_api
-from bgp.injector import WINDOW
+from bgp.ack_window import WINDOW
 
 
 def _wait_for(path: Path) -> None:

@@ -29,12 +29,12 @@ from bench.common import PYPY_EXABGP, console, save, show
 from bench.scale import bump_revisions, grow
 from bgp import exabgp_runtime
 from bgp.agent import exabgp_env
-from fabric.http import Access, http_client
+from fabric.client.transport import Access, http_client
 from fabric.lab.netns import Lab, kill_pid, pids_in, wait_for
-from fabric.lab.servers import ADMIN_TOKEN, uds_server_argv
-from fabric.lab.vty import Vty
 from fabric.render.exabgp import Speaker, SpeakerPeer, render
 from fabric.render.frr import TO_HOSTS
+from tests.harness.servers import ADMIN_TOKEN, uds_server_argv
+from tests.harness.vty import Vty
 
 TOR, SPK = "10.0.9.0", "10.0.9.1"
 TOR_AS, SPK_AS = 65000, 65009
@@ -74,7 +74,7 @@ class Bench:
         )
         self.run = self.lab.frr(self.tor, conf)
         # Polled every few ms: over bgpd's own socket, as a vtysh process a poll costs ~20 ms
-        # of CPU (fabric/lab/vty.py), taken from the speaker being measured.
+        # of CPU (tests/harness/vty.py), taken from the speaker being measured.
         self.bgpd = Vty(self.run / "bgpd.vty")
 
     def session(self) -> tuple[bool, int]:

@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 
 from bench.common import console, save, show
-from fabric import hosts, migrate, pools
-from fabric.db import Database
-from fabric.ipam import allocator, fast
-from fabric.lab.servers import ADMIN, ADMIN_TOKEN, ApiServer
+from fabric import hosts, pools
+from fabric.store import ipam_fast, ipam_writes, migrate
+from fabric.store.database import Database
+from tests.harness.servers import ADMIN, ADMIN_TOKEN, ApiServer
 
 HOSTS = 16
 BATCH = 16  # in-process, as many per transaction as the group commit serves at 16 clients at most
@@ -44,7 +44,7 @@ def _drop_all(pg_url: str) -> None:
 def in_process(url: str, n: int, batch: int = 1) -> float:
     """Allocations/s of the allocator alone: one per transaction, or ``batch`` per transaction
     as the API's group commit serves the requests that queued together; with the API's upkeep
-    (PostgreSQL: fresh statistics, ``fabric.pg_stats``)."""
+    (PostgreSQL: fresh statistics, ``fabric.store.pg_stats``)."""
     db = Database(url, upkeep_every=1.0)
     migrate.upgrade(db.write_engine, db.url)
     seed(db)
@@ -52,11 +52,11 @@ def in_process(url: str, n: int, batch: int = 1) -> float:
     for first in range(0, n, batch):
         with db.write() as s:
             if batch == 1:
-                allocator.allocate_described(s, host=f"h{first % HOSTS}", handle=f"in-{first}")
+                ipam_writes.allocate_described(s, host=f"h{first % HOSTS}", handle=f"in-{first}")
                 continue
             handles = range(first, min(first + batch, n))
-            asks = [fast.Request(f"h{i % HOSTS}", f"in-{i}", 4, {}) for i in handles]
-            allocator.allocate_batch(s, asks)
+            asks = [ipam_fast.Request(f"h{i % HOSTS}", f"in-{i}", 4, {}) for i in handles]
+            ipam_writes.allocate_batch(s, asks)
     elapsed = time.perf_counter() - start
     db.dispose()
     return n / elapsed

@@ -24,8 +24,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Connection, create_engine, insert, select, text
 
 from bench.common import console, percentiles, save, show
-from fabric.lab.servers import ADMIN, ApiServer
 from fabric.models import Allocation, Block, Host, Pool
+from tests.harness.servers import ADMIN, ApiServer
 
 TARGET_MS = 10.0
 BLOCK = 64  # /26

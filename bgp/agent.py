@@ -26,10 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from bgp import exabgp_runtime
-from bgp.api_client import AgentApi
+from bgp.follower import Follower
 from bgp.metrics import AgentMetrics
+from bgp.options import InjectorOptions, InjectorRun
 from bgp.process import terminate
-from fabric.http import NO_ACCESS, Access
+from fabric.client.agent import AgentApi
+from fabric.client.transport import NO_ACCESS, Access
 from fabric.render.exabgp import Speaker, SpeakerPeer, render
 
 log = logging.getLogger("fabric.agent")
@@ -42,7 +44,7 @@ RELOAD_FAILED = "could not load/reload configuration"
 
 
 def exabgp_env(state_dir: Path) -> dict[str, str]:
-    """ExaBGP settings measured to work for a host speaker (DESIGN field notes)."""
+    """ExaBGP's settings for a host speaker, each for a reason (docs/design/exabgp.md)."""
     return {
         **os.environ,
         "exabgp.daemon.user": "root",
@@ -75,7 +77,7 @@ class Agent:
         state_dir: Path,
         *,
         exabgp: list[str] | None = None,
-        injector_args: list[str] | None = None,
+        options: InjectorOptions | None = None,
         access: Access = NO_ACCESS,
     ) -> None:
         self.api = AgentApi(api_url, host, access=access)
@@ -83,7 +85,7 @@ class Agent:
         self.api_url, self.host = api_url, host
         self.state_dir = state_dir
         self.exabgp = exabgp or exabgp_runtime.this_interpreter().command()
-        self.injector_args = injector_args or []
+        self.options = options or InjectorOptions()
         self.proc: subprocess.Popen[bytes] | None = None
         self.config = ""
         self.restarts = 0
@@ -112,21 +114,20 @@ class Agent:
         tmp.replace(cache)
         return data
 
-    def injector_access(self) -> list[str]:
-        """The injector's credentials as file paths: a secret never goes on a command line."""
-        args = []
-        if self.access.token:
-            args += ["--token-file", str(self.state_dir / "token")]
-        if self.access.ca_file:
-            args += ["--ca-file", str(self.access.ca_file.resolve())]
-        return args
+    def injector(self) -> InjectorRun:
+        """The injector's command line; its credentials as file paths: a secret never goes on
+        a command line."""
+        return InjectorRun(
+            self.api_url,
+            self.host,
+            log_file=self.state_dir / "injector.log",
+            token_file=self.state_dir / "token" if self.access.token else None,
+            ca_file=self.access.ca_file.resolve() if self.access.ca_file else None,
+            options=self.options,
+        )
 
     def render(self, data: dict[str, Any]) -> str:
-        argv = [
-            sys.executable, "-m", "bgp.injector", "--api", self.api_url, "--host", self.host,
-            "--log-file", str(self.state_dir / "injector.log"), *self.injector_access(),
-            *self.injector_args,
-        ]  # fmt: skip
+        argv = [sys.executable, "-m", "bgp.injector", *self.injector().argv()]
         return render(speaker_from(data), argv)
 
     def start(self) -> None:
@@ -187,15 +188,8 @@ class Agent:
 
     def watch_peers(self) -> None:
         """Re-render when this host changes; restart ExaBGP if its peers changed."""
-        revision: int | None = None
         host_revision: int | None = None
-        while not self.stopping.is_set():
-            try:
-                state = self.api.advertisements(revision, 30)
-            except Exception:
-                self.stopping.wait(2)
-                continue
-            revision = state["revision"]
+        for state in Follower(self.api, self.stopping).states():
             # A long-poll that timed out, or other hosts' changes: nothing to re-read.
             if state["host_revision"] == host_revision:
                 continue
@@ -250,7 +244,7 @@ def main(
     api: str,
     host: str,
     state_dir: Path,
-    injector_args: list[str],
+    options: InjectorOptions,
     access: Access = NO_ACCESS,
     metrics_address: str | None = None,
     exabgp_python: str | None = None,
@@ -263,7 +257,7 @@ def main(
         log.info("ExaBGP %s on %s (%s)", runtime.exabgp_version, runtime.python,
                  runtime.implementation)  # fmt: skip
         exabgp = runtime.command()
-    agent = Agent(api, host, state_dir, exabgp=exabgp, injector_args=injector_args, access=access)
+    agent = Agent(api, host, state_dir, exabgp=exabgp, options=options, access=access)
     if metrics_address:
         from prometheus_client import start_http_server
 

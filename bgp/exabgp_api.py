@@ -15,8 +15,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-# Measured (DESIGN field notes): 50 prefixes per line and at most ~4 lines
-# waiting for their ack feed ExaBGP fastest; ExaBGP drains ~50 per loop.
+# 50 prefixes per line, at most ``ack_window.WINDOW`` lines waiting for their ack: what fed
+# ExaBGP fastest (docs/design/exabgp.md).
 PREFIXES_PER_LINE = 50
 
 
@@ -24,7 +24,7 @@ PREFIXES_PER_LINE = 50
 def canonical(prefix: str) -> str:
     """The prefix as ``ipaddress`` writes it; ValueError unless it is a network with no host
     bits set (and no IPv6 zone). Remembered: the injector checks its whole desired set again
-    on every change, and parsing 50,000 prefixes cost ~1 s each time."""
+    on every change (bench/README.md: measured choices)."""
     address, slash, length = prefix.partition("/")
     if length == "32" and _is_dotted_quad(address):
         return prefix
@@ -40,9 +40,8 @@ def canonical(prefix: str) -> str:
 
 
 def _is_dotted_quad(address: str) -> bool:
-    """Whether ``address`` is an IPv4 address exactly as ``ipaddress`` writes it. The C
-    round trip takes a tenth of ``ip_address``'s time (30 ms of the injector's 57 ms from
-    a 10,000-route answer to its lines); anything else goes the long way."""
+    """Whether ``address`` is an IPv4 address exactly as ``ipaddress`` writes it, by a round
+    trip in C (bench/README.md: measured choices); anything else goes the long way."""
     try:
         return socket.inet_ntoa(socket.inet_pton(socket.AF_INET, address)) == address
     except (OSError, ValueError):  # ValueError: a NUL or a character outside ASCII
@@ -58,8 +57,8 @@ def wire_order(canonical_prefix: str) -> tuple[int, int, bytes]:
     """ExaBGP's own order of routes (family, prefix length, address bytes: its NLRI index).
 
     ExaBGP sorts the routes of every UPDATE it builds by that index, one Python comparison
-    at a time; lines already in that order make each sort a single pass (profiled: the sort
-    was ~8 % of ExaBGP's time on routes fed in text order)."""
+    at a time; lines already in that order make each sort a single pass
+    (bench/README.md: measured choices)."""
     address, _, length = canonical_prefix.partition("/")
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     return (family == socket.AF_INET6, int(length), socket.inet_pton(family, address))

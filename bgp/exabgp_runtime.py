@@ -1,10 +1,9 @@
 """Which interpreter runs ExaBGP: this one by default, or PyPy for hosts with many routes.
 
-ExaBGP is pure Python and runs on one core. Profiled while it ingests API routes
-(bench/README.md), CPython 3.11 spends ~0.1–0.35 ms per route in it (by machine), two
-fifths of that deep-copying each route on its way into the RIB. PyPy runs the very same
-ExaBGP (same version, same ``exabgp.conf``, same API lines) 1.5–1.9× as fast once its
-JIT has compiled that path; the JIT's thresholds are lowered so a burst of routes
+ExaBGP is pure Python and runs on one core; profiled while it ingests API routes, much of
+its time per route is deep-copying each on its way into the RIB. PyPy runs the very same
+ExaBGP (same version, same ``exabgp.conf``, same API lines) faster once its JIT has
+compiled that path (bench/README.md); the JIT's thresholds are lowered so a burst of routes
 is compiled early rather than after the first tens of thousands, and its young
 generation is larger. Only ExaBGP's
 interpreter changes: the route-injection process it starts is still this Python.
@@ -29,20 +28,18 @@ from packaging.requirements import Requirement
 
 from fabric.errors import FabricError
 
-# Measured with the injection benchmark's ExaBGP floor at 10k/50k routes: the defaults
-# (1039/1619) compile the route path only after ~2 s of a burst; 50/50 was no faster.
+# The defaults (1039/1619) compile the route path only late in a burst; lower than these was
+# no faster (bench/README.md: measured choices).
 PYPY_JIT_FLAGS = ("--jit", "threshold=200,function_threshold=300,trace_eagerness=50")
 # PyPy's young generation (its default follows the L2 cache: a few MiB): ExaBGP allocates
-# a dozen objects per route it takes in. Measured with ours at 10k routes: 1.05–1.12 s
-# with the default, 0.92–1.12 s (median 0.94) with 64 MiB; at 50k 3.0 s against 3.3–3.4 s.
+# a dozen objects per route it takes in (bench/README.md: measured choices).
 PYPY_GC_NURSERY = "64MB"
 # CPython collects its youngest objects every 700 new containers, and one collection in ten
 # (in a hundred) walks the older generations too: a heap that grows with the RIB. ExaBGP
 # taking routes in allocates a dozen containers a route (it deep-copies each), so a young
-# collection every few dozen routes. ExaBGP alone (the injection benchmark's floor), medians
-# of 3-4 runs alternated: 50k routes 3.83 → 3.14 s at 100,000, 3.57 → 3.10 s at 50,000; 10k
-# 0.70 → 0.64 s at 50,000; the same peak memory. Collection off was only a little faster
-# (3.02 s), and a daemon must still collect its cycles: it does, every 100,000 containers.
+# collection every few dozen routes. Raised, ExaBGP takes routes in faster with the same peak
+# memory (bench/README.md: measured choices); collection off was only a little faster, and a
+# daemon must still collect its cycles: it does, every 100,000 containers.
 CPYTHON_GC_THRESHOLD = 100_000
 # Then ``python -m exabgp`` exactly as ``-m`` runs it (runpy: ExaBGP finds its etc folder
 # from ``sys.argv[0]``, which ``-m`` sets to its ``__main__.py``). A ``-c`` program, so any

@@ -1,47 +1,42 @@
 """The route-injection process ExaBGP runs: desired state in, announce/withdraw lines out.
 
 Threads, and why:
-- reader: reads ExaBGP's stdin for ever (acks and events). ExaBGP writes with
-  blocking writes from its only thread; if we stop reading it freezes whole and
-  the ToR's hold timer flushes every route.
-- follower: long-polls the API for this host's desired state; on errors it
+- reader: reads ExaBGP's stdin for ever (acks and events). ExaBGP writes with blocking writes
+  from its only thread; if we stop reading it freezes whole and the ToR's hold timer flushes
+  every route (docs/design/exabgp.md).
+- follower: long-polls the API for this host's desired state (``bgp.follower``); on errors it
   keeps what it last knew (fail static) and retries with back-off.
-- reporter: sends peer status to the API every few seconds and on changes.
-- main: reconciles desired vs announced and writes the minimal lines, with at
-  most ``WINDOW`` lines waiting for their ack. An ack that does not come in
-  time (seen under load) is a doubt: the window is reset and the next pass
-  replays every desired prefix (replays of unchanged routes send no UPDATE).
-  Every ``reconcile_every`` seconds, and once quiet after any such doubt, it
-  asks ExaBGP what each established peer's adj-rib-out holds and repairs the
-  difference with the announced set. ExaBGP moves a route into its adj-rib-out
-  only once it has sent it, so a difference counts only if a second look a few
-  seconds later confirms it: a burst still on its way is not a loss.
+- reporter: sends peer status and the announced routes to the API every few seconds and on
+  changes.
+- main: makes ExaBGP announce the desired state (``bgp.announcer``, at most ``WINDOW`` lines
+  waiting for their ack, ``bgp.ack_window``). An ack that does not come in time is a doubt: the
+  next pass replays every desired prefix (replays of unchanged routes send no UPDATE), and the
+  adj-rib-out reconciler (``bgp.rib_reconciler``) looks at what ExaBGP really holds once quiet.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import logging
 import sys
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any
 
 from bgp import exabgp_api, safety
-from bgp.api_client import AgentApi
+from bgp.ack_window import AckWindow
+from bgp.announcer import Announcer
+from bgp.follower import WAIT_SECONDS, Follower
 from bgp.metrics import InjectorMetrics
-from fabric.http import Access
+from bgp.options import InjectorOptions, InjectorRun
+from bgp.rib_reconciler import RibReconciler
+from fabric.client.agent import AgentApi
+from fabric.client.transport import Access
 
 log = logging.getLogger("fabric.injector")
 
-WINDOW = 4
-ACK_TIMEOUT = 10.0
 FULL_REPLAY_SECONDS = 300.0
-RECONCILE_SECONDS = 60.0
-QUIET_SECONDS = 3.0  # no lines written for this long before we look at ExaBGP's RIB
 
 
 @dataclass
@@ -63,53 +58,44 @@ class Injector:
         inp: IO[str],
         *,
         kernel: Any = None,
-        require_kernel_route: bool = False,
-        allow: list[str] | None = None,
-        poll_wait: float = 30.0,
-        reconcile_every: float = RECONCILE_SECONDS,
+        options: InjectorOptions | None = None,
+        poll_wait: float = WAIT_SECONDS,
         metrics: InjectorMetrics | None = None,
     ) -> None:
+        self.options = options or InjectorOptions()
         self.metrics = metrics or InjectorMetrics(None)
-        self.revision_at: float | None = None  # when the newest desired state arrived
-        self.api, self.out, self.inp = api, out, inp
-        self.kernel, self.require_kernel_route = kernel, require_kernel_route
-        self.allow = allow or []
-        self.poll_wait = poll_wait
+        self.api, self.inp, self.kernel = api, inp, kernel
+        self.stopping = threading.Event()
+        self.status_dirty = threading.Event()
+        self.routes_dirty = threading.Event()
+        self.window = AckWindow(on_lost=self._acks_lost)
+        self.announcer = Announcer(out, self.window)
+        self.reconciler = RibReconciler(
+            self.announcer, self.established, self.stopping, every=self.options.reconcile_seconds
+        )
+        self.follower = Follower(api, self.stopping, wait=poll_wait, on_error=self._api_away)
+        # What the API and ExaBGP told us, guarded by ``lock`` (its condition wakes the main
+        # loop): the desired state, the peers, and what the next pass owes them.
         self.lock = threading.Condition()
         self.desired: set[str] = set()
         self.blocks: set[str] = set()
-        self.announced: set[str] = set()
-        self.since: dict[str, str] = {}  # prefix -> when it was first announced (ISO)
-        self.routes_dirty = threading.Event()
+        self.refused: dict[str, str] = {}
+        self.revision: int | None = None
+        self.revision_at: float | None = None  # when the newest desired state arrived
         self.peers: dict[str, PeerState] = {}
         self.pending_eor: set[str] = set()
         self.replay = True
-        self.refused: dict[str, str] = {}
-        self.revision: int | None = None
-        self.stopping = threading.Event()
-        self.status_dirty = threading.Event()
-        self._window = threading.Semaphore(WINDOW)
-        self._outstanding = 0
-        self._acks_lock = threading.Lock()
-        self.acks = {"done": 0, "error": 0, "lost": 0}
-        self.reconcile_every = reconcile_every
-        self.reconcile_due = False
-        self.last_write = 0.0
-        self._rib: dict[str, set[str]] | None = None  # filled by the reader during a show
-        self.reconciled = {"runs": 0, "missing": 0, "extra": 0}
 
     # -- ExaBGP's stdin ------------------------------------------------------
     def read_forever(self) -> None:
         for line in self.inp:
             event = exabgp_api.parse(line)
             if isinstance(event, exabgp_api.Ack):
-                self._on_ack(event.ok)
+                self.window.acked(event.ok)
             elif isinstance(event, exabgp_api.StateEvent):
                 self._on_state(event)
             elif isinstance(event, exabgp_api.RibRoute):
-                with self._acks_lock:
-                    if self._rib is not None:
-                        self._rib.setdefault(event.peer, set()).add(event.prefix)
+                self.reconciler.route_seen(event)
             elif isinstance(event, exabgp_api.UpdateEvent):
                 with self.lock:
                     peer = self.peers.setdefault(event.peer, PeerState(event.peer))
@@ -120,13 +106,6 @@ class Injector:
         self.stopping.set()
         with self.lock:
             self.lock.notify_all()
-
-    def _on_ack(self, ok: bool) -> None:
-        with self._acks_lock:
-            self.acks["done" if ok else "error"] += 1
-            if self._outstanding > 0:
-                self._outstanding -= 1
-                self._window.release()
 
     def _on_state(self, event: exabgp_api.StateEvent) -> None:
         with self.lock:
@@ -145,40 +124,28 @@ class Injector:
         log.info("peer %s %s %s", event.peer, event.state, event.reason or "")
         self.status_dirty.set()
 
-    # -- writing lines -------------------------------------------------------
-    def _give_up_on_acks(self) -> None:
-        """Acks that never came (seen under load): forget them, and replay everything next."""
-        with self._acks_lock:
-            log.warning(
-                "%d ack(s) missing after %.0fs: full replay", self._outstanding, ACK_TIMEOUT
-            )
-            self.acks["lost"] += self._outstanding
-            self.metrics.lost_acks.inc(self._outstanding)
-            self._window = threading.Semaphore(WINDOW)
-            self._outstanding = 0
+    def established(self) -> set[str]:
+        with self.lock:
+            return {a for a, p in self.peers.items() if p.state == "up"}
+
+    def _acks_lost(self, lost: int) -> None:
+        """Acks that never came (seen under load): replay everything, then look at the RIB."""
+        log.warning("%d ack(s) missing after %.0fs: full replay", lost, self.window.timeout)
+        self.metrics.lost_acks.inc(lost)
         with self.lock:
             self.replay = True
-            self.reconcile_due = True
+        self.reconciler.due = True
 
-    def _send(self, line: str) -> None:
-        if not self._window.acquire(timeout=ACK_TIMEOUT):
-            self._give_up_on_acks()
-            self._window.acquire()
-        with self._acks_lock:
-            self._outstanding += 1
-        self.out.write(line + "\n")
-        self.out.flush()
-
-    def _drain(self) -> bool:
-        """Wait until every line written so far has its ack; False if given up."""
-        deadline = time.monotonic() + ACK_TIMEOUT
-        while time.monotonic() < deadline:
-            with self._acks_lock:
-                if self._outstanding == 0:
-                    return True
-            time.sleep(0.005)
-        self._give_up_on_acks()
-        return False
+    # -- the main loop's pass ------------------------------------------------
+    def _without_kernel_route(self, desired: set[str]) -> set[str]:
+        """The workload routes to hold back: their container's kernel route is not there."""
+        if not (self.options.require_kernel_route and self.kernel is not None):
+            return set()
+        return {
+            p
+            for p in safety.workload_routes(desired)
+            if p not in self.blocks and not self.kernel.host_route_exists(p)
+        }
 
     def sync_once(self) -> None:
         with self.lock:
@@ -186,113 +153,25 @@ class Injector:
             replay, self.replay = self.replay, False
             arrived, self.revision_at = self.revision_at, None
             eor, self.pending_eor = set(self.pending_eor), set()
-        if self.require_kernel_route and self.kernel is not None:
-            missing = {
-                p
-                for p in safety.workload_routes(desired)
-                if p not in self.blocks and not self.kernel.host_route_exists(p)
-            }
-            desired -= missing
-        withdraw = self.announced - desired
-        announce = desired if replay else desired - self.announced
-        for line in exabgp_api.withdraw_lines(withdraw):
-            self._send(line)
-        for line in exabgp_api.announce_lines(announce):
-            self._send(line)
-        self.announced = desired
-        self.metrics.announced.inc(len(announce))
-        self.metrics.withdrawn.inc(len(withdraw))
-        if arrived is not None and (withdraw or announce) and self._drain():
+        change = self.announcer.set(desired - self._without_kernel_route(desired), replay=replay)
+        self.metrics.announced.inc(len(change.announced))
+        self.metrics.withdrawn.inc(len(change.withdrawn))
+        if arrived is not None and change and self.window.drain():
             self.metrics.revision_to_ack.observe(time.monotonic() - arrived)
-        if withdraw or announce:
-            now = dt.datetime.now(dt.UTC).isoformat()
-            self.since = {p: self.since.get(p, now) for p in desired}
+        if change:
             self.routes_dirty.set()
         if eor:
-            self._drain()
-            for peer in sorted(eor):
-                for line in exabgp_api.eor_lines(peer):
-                    self._send(line)
-        if withdraw or announce or eor:
-            self.last_write = time.monotonic()
-            log.info("sync: +%d -%d eor=%s", len(announce), len(withdraw), sorted(eor))
-            self.status_dirty.set()
-
-    # -- what ExaBGP really holds ------------------------------------------
-    def _established(self) -> set[str]:
-        with self.lock:
-            return {a for a, p in self.peers.items() if p.state == "up"}
-
-    def _adj_rib_out(self) -> dict[str, set[str]] | None:
-        """Each peer's adj-rib-out as ExaBGP holds it; None if ExaBGP did not answer."""
-        if not self._drain():
-            return None
-        held: dict[str, set[str]] = {}
-        with self._acks_lock:
-            self._rib = held
-        try:
-            self._send(exabgp_api.SHOW_ADJ_RIB_OUT)
-            answered = self._drain()  # its ``done`` comes after the last route line
-        finally:
-            with self._acks_lock:
-                self._rib = None
-        return held if answered else None
-
-    def _differences(self, expected: set[str]) -> tuple[set[str], set[str]] | None:
-        held = self._adj_rib_out()
-        if held is None:
-            return None
-        missing: set[str] = set()
-        extra: set[str] = set()
-        for peer in self._established():
-            missing |= expected - held.get(peer, set())
-            extra |= held.get(peer, set()) - expected
-        return missing, extra
-
-    def reconcile(self, confirm_after: float = QUIET_SECONDS) -> tuple[int, int]:
-        """Repair confirmed differences between ExaBGP's adj-rib-out and what we announced."""
-        expected = set(self.announced)
-        first = self._differences(expected)
-        if first is None or first == (set(), set()):
-            return (0, 0)
-        self.stopping.wait(confirm_after)
-        if self.announced != expected:
-            return (0, 0)  # things moved meanwhile: the next round looks again
-        second = self._differences(expected)
-        if second is None:
-            return (0, 0)
-        missing, extra = first[0] & second[0], first[1] & second[1]
-        for line in exabgp_api.withdraw_lines(extra):
-            self._send(line)
-        for line in exabgp_api.announce_lines(missing):
-            self._send(line)
-        if missing or extra:
-            self.last_write = time.monotonic()
-            log.warning(
-                "adj-rib-out reconcile: %d missing, %d extra: repaired", len(missing), len(extra)
+            self.announcer.end_of_rib(eor)
+        if change or eor:
+            self.reconciler.last_write = time.monotonic()
+            log.info(
+                "sync: +%d -%d eor=%s", len(change.announced), len(change.withdrawn), sorted(eor)
             )
-        self.reconciled["missing"] += len(missing)
-        self.reconciled["extra"] += len(extra)
-        return (len(missing), len(extra))
-
-    def _reconcile_if_due(self, last: float) -> float:
-        now = time.monotonic()
-        quiet = now - self.last_write >= QUIET_SECONDS
-        due = self.reconcile_due or now - last >= self.reconcile_every
-        if not (due and quiet and self._established()):
-            return last
-        self.reconcile_due = False
-        missing, extra = self.reconcile()
-        self.reconciled["runs"] += 1
-        log.info(
-            "adj-rib-out reconcile %d: %d announced, %d missing, %d extra",
-            self.reconciled["runs"], len(self.announced), missing, extra,
-        )  # fmt: skip
-        return time.monotonic()
+            self.status_dirty.set()
 
     # -- the API side --------------------------------------------------------
     def apply_state(self, state: dict[str, Any]) -> None:
-        verdict = safety.check(state, self.allow)
+        verdict = safety.check(state, list(self.options.allow))
         for prefix, why in verdict.refused.items():
             if self.refused.get(prefix) != why:
                 log.error("refusing to announce %s: %s", prefix, why)
@@ -313,24 +192,16 @@ class Injector:
             self.lock.notify_all()
         self.metrics.last_sync.set_to_current_time()
 
+    def _api_away(self, exc: BaseException) -> None:
+        announced = len(self.announcer.announced)
+        log.warning("API unreachable (%s); keeping %d routes", type(exc).__name__, announced)
+
     def follow_forever(self) -> None:
-        backoff = 0.5
-        while not self.stopping.is_set():
-            try:
-                state = self.api.advertisements(self.revision, self.poll_wait)
-            except Exception as exc:  # fail static: keep announcing what we know
-                log.warning(
-                    "API unreachable (%s); keeping %d routes",
-                    type(exc).__name__,
-                    len(self.announced),
-                )
-                self.stopping.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
-                continue
-            backoff = 0.5
+        for state in self.follower.states():
             self.apply_state(state)
 
     def status(self) -> list[dict[str, Any]]:
+        sent = len(self.announcer.announced)
         with self.lock:
             out = []
             for p in self.peers.values():
@@ -344,7 +215,7 @@ class Injector:
                         else ("connected" if p.state == "connected" else "down"),
                         "since": p.since.isoformat() if p.since else None,
                         "last_error": p.last_error,
-                        "prefixes_sent": len(self.announced) if up else 0,
+                        "prefixes_sent": sent if up else 0,
                         "prefixes_received": p.received,
                         "updates_received": p.updates_received,
                     }
@@ -352,12 +223,12 @@ class Injector:
             return out
 
     def routes_report(self) -> dict[str, Any]:
-        with self._acks_lock:
-            acked = self._outstanding == 0
+        acked = self.window.outstanding == 0
+        announced = self.announcer.since()
         with self.lock:
             return {
                 "revision": self.revision,
-                "announced": {p: self.since[p] for p in self.announced if p in self.since},
+                "announced": announced,
                 "refused": dict(self.refused),
                 "acked": acked,
             }
@@ -386,15 +257,17 @@ class Injector:
     def run(self) -> None:
         for target in (self.read_forever, self.follow_forever, self.report_forever):
             threading.Thread(target=target, daemon=True, name=target.__name__).start()
-        last_full = last_reconcile = time.monotonic()
+        last_full = time.monotonic()
         while not self.stopping.is_set():
             with self.lock:
                 self.lock.wait(timeout=1.0)
             if time.monotonic() - last_full > FULL_REPLAY_SECONDS:
-                self.replay, last_full = True, time.monotonic()
+                with self.lock:
+                    self.replay = True
+                last_full = time.monotonic()
             try:
                 self.sync_once()
-                last_reconcile = self._reconcile_if_due(last_reconcile)
+                self.reconciler.if_due()
             except BrokenPipeError:
                 break
             except Exception:  # the loop never dies on one error
@@ -402,37 +275,22 @@ class Injector:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="routed-fabric route injection (run by ExaBGP)")
-    parser.add_argument("--api", required=True)
-    parser.add_argument("--host", required=True)
-    parser.add_argument("--log-file")
-    parser.add_argument("--token-file", type=Path, help="the agent's API token")
-    parser.add_argument("--ca-file", type=Path, help="CA to verify the API's TLS certificate")
-    parser.add_argument("--no-kernel", action="store_true", help="do not program blackholes")
-    parser.add_argument("--require-kernel-route", action="store_true")
-    parser.add_argument("--allow", action="append", default=[])
-    parser.add_argument(
-        "--reconcile-seconds", type=float, default=RECONCILE_SECONDS,
-        help="how often to compare ExaBGP's adj-rib-out with what was announced",
-    )  # fmt: skip
-    args = parser.parse_args(argv)
+    run = InjectorRun.parse(argv)
     logging.basicConfig(
-        filename=args.log_file, level=logging.INFO, format="%(asctime)s %(name)s %(message)s"
+        filename=run.log_file, level=logging.INFO, format="%(asctime)s %(name)s %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per long-poll
     kernel = None
-    if not args.no_kernel:
+    if run.options.kernel:
         from pyroute2 import IPRoute
 
         from bgp.kernel import RouteTable
 
         kernel = RouteTable(IPRoute())
-    api = AgentApi(args.api, args.host, access=Access.load(None, args.token_file, args.ca_file))
+    api = AgentApi(run.api, run.host, access=Access.load(None, run.token_file, run.ca_file))
     Injector(
-        api, sys.stdout, sys.stdin, kernel=kernel,
-        require_kernel_route=args.require_kernel_route, allow=args.allow,
-        reconcile_every=args.reconcile_seconds,
-        metrics=InjectorMetrics(Path(args.log_file).parent if args.log_file else None),
+        api, sys.stdout, sys.stdin, kernel=kernel, options=run.options,
+        metrics=InjectorMetrics(run.log_file.parent if run.log_file else None),
     ).run()  # fmt: skip
 
 

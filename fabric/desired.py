@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fabric.db import current_revision
 from fabric.hosts import get_host
 from fabric.ipam.blocks import host_prefix
 from fabric.models import Allocation, Block, Host
+from fabric.revisions import current_revision
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,7 @@
     │   ├── InUse                 refused while something still depends on it
     │   ├── AddressInUse
     │   ├── PoolExhausted
-    │   ├── PoolOverlap
-    │   └── BlockClaimConflict
+    │   └── PoolOverlap
     ├── InvalidInput              (api: 400/422)
     └── SchemaMismatch            the database is newer than this code
 
@@ -58,10 +57,6 @@ class PoolExhausted(Conflict):
 
 class PoolOverlap(Conflict):
     code = "pool_overlap"
-
-
-class BlockClaimConflict(Conflict):
-    code = "block_claim_conflict"
 
 
 class InvalidInput(FabricError):

@@ -8,10 +8,11 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from fabric import audit
-from fabric.db import bump_revision, touch_hosts
-from fabric.errors import AlreadyExists, InUse, InvalidInput, NotFound
+from fabric.errors import AlreadyExists, InUse, InvalidInput
 from fabric.ipam.release import release_rows
 from fabric.models import Allocation, Block, Host
+from fabric.named import by_name
+from fabric.revisions import bump_revision, touch_hosts
 from fabric.validation import (
     matches,
     parse_address,
@@ -25,10 +26,7 @@ ADVERTISE_MODES = ("aggregate", "host-routes")
 
 def get_host(session: Session, name: str) -> Host:
     """Raises: NotFound (code ``host_not_found``)."""
-    host = session.scalar(select(Host).where(Host.name == name))
-    if host is None:
-        raise NotFound(f"Host {name!r} does not exist.", code="host_not_found", host=name)
-    return host
+    return by_name(session, Host, name, "host")
 
 
 def list_hosts(session: Session, selector: dict[str, str] | None = None) -> list[Host]:

@@ -13,11 +13,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fabric.db import touch_hosts
-from fabric.errors import AlreadyExists, InvalidInput, NotFound
+from fabric.errors import AlreadyExists, InvalidInput
 from fabric.hosts import get_host
 from fabric.models import Host, Peer
+from fabric.named import by_name
 from fabric.render.exabgp import Speaker, SpeakerPeer
+from fabric.revisions import touch_hosts
 from fabric.validation import (
     BGP_PASSWORD,
     matches,
@@ -29,6 +30,11 @@ from fabric.validation import (
 
 SCOPES = ("global", "selector", "host")
 _SPECIFICITY = {"host": 0, "selector": 1, "global": 2}
+# The timers' bounds, declared once (the API's schema takes its limits from here).
+HOLD_TIME_MIN = 3  # or 0: no keepalives at all (RFC 4271 §4.2)
+TIMER_MAX = 65535  # a 16-bit field
+RESTART_TIME_MAX = 4095  # a 12-bit field (RFC 4724 §3)
+TTL_MAX = 254  # GTSM: the hop count that keeps TTL 1 out (RFC 5082)
 DEFAULTS: dict[str, Any] = {
     "hold_time": 90,
     "keepalive": 30,
@@ -39,10 +45,8 @@ DEFAULTS: dict[str, Any] = {
 
 
 def get_peer(session: Session, name: str) -> Peer:
-    peer = session.scalar(select(Peer).where(Peer.name == name))
-    if peer is None:
-        raise NotFound(f"Peer {name!r} does not exist.", code="peer_not_found", peer=name)
-    return peer
+    """Raises: NotFound (code ``peer_not_found``)."""
+    return by_name(session, Peer, name, "peer")
 
 
 def list_peers(session: Session) -> list[Peer]:
@@ -50,21 +54,22 @@ def list_peers(session: Session) -> list[Peer]:
 
 
 def _check_timers(hold_time: int, keepalive: int, graceful_restart: int, ttl: int) -> None:
-    # RFC 4271 §4.2: hold time is 0 or at least 3 seconds.
-    if not (hold_time == 0 or 3 <= hold_time <= 65535):
-        raise InvalidInput("Hold time must be 0 or 3-65535 seconds.", code="invalid_timers")
+    if not (hold_time == 0 or HOLD_TIME_MIN <= hold_time <= TIMER_MAX):
+        raise InvalidInput(
+            f"Hold time must be 0 or {HOLD_TIME_MIN}-{TIMER_MAX} seconds.", code="invalid_timers"
+        )
     if hold_time and not 1 <= keepalive <= hold_time // 3:
         raise InvalidInput(
             "Keepalive must be 1 second to a third of the hold time.", code="invalid_timers"
         )
-    # RFC 4724 §3: the restart time is a 12-bit field.
-    if not 0 <= graceful_restart <= 4095:
+    if not 0 <= graceful_restart <= RESTART_TIME_MAX:
         raise InvalidInput(
-            "Graceful-restart time must be 0 (off) to 4095 seconds.", code="invalid_timers"
+            f"Graceful-restart time must be 0 (off) to {RESTART_TIME_MAX} seconds.",
+            code="invalid_timers",
         )
-    if not 0 <= ttl <= 254:
+    if not 0 <= ttl <= TTL_MAX:
         raise InvalidInput(
-            "TTL security must be 0 (off) or the number of hops, 1-254.", code="invalid_ttl"
+            f"TTL security must be 0 (off) or the number of hops, 1-{TTL_MAX}.", code="invalid_ttl"
         )
 
 
@@ -123,7 +128,8 @@ def create_peer(
     validate_name("Peer", name)
     if session.scalar(select(Peer.id).where(Peer.name == name)) is not None:
         raise AlreadyExists(f"Peer {name!r} already exists.", code="peer_exists")
-    values = {**DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
+    given = {k: v for k, v in options.items() if v is not None}
+    values = {**DEFAULTS, **given, **_keepalive_following(given)}
     unknown = set(values) - set(DEFAULTS)
     if unknown:
         raise InvalidInput(f"Unknown peer option(s): {', '.join(sorted(unknown))}.")
@@ -149,6 +155,15 @@ def create_peer(
     return peer
 
 
+def _keepalive_following(given: dict[str, Any]) -> dict[str, Any]:
+    """A hold time given without a keepalive brings its keepalive: a third of it, as FRR and
+    BIRD derive theirs (``hold_time: 9`` alone is 9/3, not refused against the default 30)."""
+    hold = given.get("hold_time")
+    if hold is None or given.get("keepalive") is not None:
+        return {}
+    return {"keepalive": hold // 3}
+
+
 def update_peer(session: Session, name: str, **changes: Any) -> Peer:
     """Change timers, options or the password (``""`` clears it); scope and address are fixed."""
     peer = get_peer(session, name)
@@ -158,6 +173,7 @@ def update_peer(session: Session, name: str, **changes: Any) -> Peer:
         pw = changes.pop("password")
         if pw is not None:
             peer.password = _check_password(pw)
+    changes |= _keepalive_following({k: v for k, v in changes.items() if v is not None})
     for key, value in changes.items():
         if key not in DEFAULTS:
             raise InvalidInput(f"Peer field {key!r} cannot be changed.", code="invalid_update")

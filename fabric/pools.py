@@ -9,8 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fabric.db import bump_revision, touch_hosts
-from fabric.errors import AlreadyExists, InUse, NotFound, PoolOverlap
+from fabric.errors import AlreadyExists, InUse, PoolOverlap
 from fabric.ipam.blocks import (
     check_block_prefix,
     default_block_prefix,
@@ -19,15 +18,14 @@ from fabric.ipam.blocks import (
     usable_in,
 )
 from fabric.models import Allocation, Block, Host, Pool
+from fabric.named import by_name
+from fabric.revisions import bump_revision, touch_hosts
 from fabric.validation import parse_network, validate_labels, validate_name
 
 
 def get_pool(session: Session, name: str) -> Pool:
     """Raises: NotFound (code ``pool_not_found``)."""
-    pool = session.scalar(select(Pool).where(Pool.name == name))
-    if pool is None:
-        raise NotFound(f"Pool {name!r} does not exist.", code="pool_not_found", pool=name)
-    return pool
+    return by_name(session, Pool, name, "pool")
 
 
 def list_pools(session: Session) -> list[Pool]:

@@ -18,9 +18,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fabric.errors import AlreadyExists, InvalidInput, NotFound
+from fabric.errors import AlreadyExists, InvalidInput
 from fabric.hosts import list_hosts
 from fabric.models import Allocation, Block, Host, Router
+from fabric.named import by_name
 from fabric.peers import peers_for_host
 from fabric.validation import parse_address, validate_asn, validate_name
 
@@ -50,10 +51,8 @@ class Neighbor:
 
 
 def get_router(session: Session, name: str) -> Router:
-    router = session.scalar(select(Router).where(Router.name == name))
-    if router is None:
-        raise NotFound(f"Router {name!r} does not exist.", code="router_not_found", router=name)
-    return router
+    """Raises: NotFound (code ``router_not_found``)."""
+    return by_name(session, Router, name, "router")
 
 
 def list_routers(session: Session) -> list[Router]:

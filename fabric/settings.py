@@ -36,8 +36,9 @@ class Settings(BaseSettings):
     # handles is about 4 MB).
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     # FastAPI's own OpenTelemetry spans and metrics, for a server run under an OpenTelemetry
-    # SDK. Off by default: the check whether one is configured costs every request ~5 % of
-    # its time in the event loop (measured), and our metrics are Prometheus's (/metrics).
+    # SDK. Off by default: the check whether one is configured costs every request time in
+    # the event loop (bench/README.md: measured choices), and our metrics are Prometheus's
+    # (/metrics).
     opentelemetry: bool = False
 
     @field_validator("database_url")

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fabric.errors import AlreadyExists, Forbidden, InvalidInput, NotFound, Unauthenticated
+from fabric.errors import AlreadyExists, Forbidden, InvalidInput, Unauthenticated
 from fabric.hosts import get_host
 from fabric.models import ApiToken
+from fabric.named import by_name
 from fabric.validation import validate_name
 
 ROLES = ("admin", "orchestrator", "agent", "viewer")
@@ -96,10 +97,7 @@ def list_tokens(session: Session) -> list[ApiToken]:
 
 
 def delete_token(session: Session, name: str) -> None:
-    token = session.scalar(select(ApiToken).where(ApiToken.name == name))
-    if token is None:
-        raise NotFound(f"Token {name!r} does not exist.", code="token_not_found")
-    session.delete(token)
+    session.delete(by_name(session, ApiToken, name, "token"))
     session.flush()
 
 

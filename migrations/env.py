@@ -1,13 +1,13 @@
-"""Alembic environment: the URL comes from fabric.migrate (or FABRIC_DATABASE_URL)."""
+"""Alembic environment: the URL comes from fabric.store.migrate (or FABRIC_DATABASE_URL)."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from fabric.db import normalize_url
 from fabric.models import Base
 from fabric.settings import Settings
+from fabric.store.database import normalize_url
 
 config = context.config
 url = config.attributes.get("url") or Settings().database_url

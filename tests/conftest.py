@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from fabric import migrate
-from fabric.db import Database, normalize_url
+from fabric.store import migrate
+from fabric.store.database import Database, normalize_url
 
 PG_URL_ENV = "FABRIC_TEST_POSTGRES_URL"
 

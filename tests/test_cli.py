@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers import ADMIN_TOKEN, ApiServer
+from tests.harness.servers import ADMIN_TOKEN, ApiServer
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 
 from fabric.cli.output import WIDE, field, table
-from tests.servers import ADMIN_TOKEN, ApiServer
+from tests.harness.servers import ADMIN_TOKEN, ApiServer
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 POOL, CIDR = "production-pods-eu-west-1a", "10.244.128.0/17"

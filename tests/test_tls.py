@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import trustme
 
-from bgp.api_client import AgentApi
-from fabric.http import Access
-from tests.servers import ADMIN_TOKEN, ApiServer
+from fabric.client.agent import AgentApi
+from fabric.client.transport import Access
+from tests.harness.servers import ADMIN_TOKEN, ApiServer
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import ADMIN, ApiServer
+from tests.harness.servers import ADMIN, ApiServer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Keep the browser on loopback: no updates, sync, metrics or other background traffic.

@@ -16,9 +16,11 @@ from api.schemas.allocations import (
     ReleaseRequest,
     ReleaseResult,
 )
-from fabric.db import Database, touches
-from fabric.ipam import allocator, fast, queries, release
+from fabric.ipam import queries, release
 from fabric.models import Allocation
+from fabric.revisions import touches
+from fabric.store import ipam_fast, ipam_writes
+from fabric.store.database import Database
 from fabric.validation import check_handle, validate_attributes
 
 router = APIRouter(prefix="/v1/allocations", tags=["allocations"])
@@ -33,15 +35,15 @@ def public(rows: list[Allocation]) -> list[AllocationPublic]:
 Outcome = tuple[list[dict[str, Any]], bool]  # the allocations described, and whether new
 
 
-def _allocate_together(session: Session, requests: list[fast.Request]) -> list[Outcome | None]:
-    described = fast.allocate_many(session, requests)
+def _allocate_together(session: Session, requests: list[ipam_fast.Request]) -> list[Outcome | None]:
+    described = ipam_fast.allocate_many(session, requests)
     return [None if rows is None else (rows, True) for rows in described]
 
 
 def _allocate_at_once(
-    db: Database, requests: list[fast.Request]
+    db: Database, requests: list[ipam_fast.Request]
 ) -> tuple[list[Outcome], int] | None:
-    got = fast.allocate_at_once(db.write_engine, requests)
+    got = ipam_fast.allocate_at_once(db.write_engine, requests)
     if got is None:
         return None
     described, revision = got
@@ -55,8 +57,8 @@ def _together(body: AllocationCreate, request: Request) -> Together | None:
         return None
     check_handle(body.handle)
     attrs = validate_attributes(body.attributes)
-    ask = fast.Request(body.host, body.handle, int(body.family), attrs,
-                       principal_of(request), request_label(request))  # fmt: skip
+    ask = ipam_fast.Request(body.host, body.handle, int(body.family), attrs,
+                            principal_of(request), request_label(request))  # fmt: skip
     return Together(_allocate_together, ask, _allocate_at_once)
 
 
@@ -70,7 +72,7 @@ async def allocate(body: AllocationCreate, request: Request) -> Response:
 
     def work(session: Session) -> Outcome:
         before = touches(session)  # the transaction may be shared with other allocations
-        rows = allocator.allocate_described(session, **body.model_dump())
+        rows = ipam_writes.allocate_described(session, **body.model_dump())
         return rows, touches(session) > before
 
     with timed(request, "allocation"):
@@ -115,15 +117,15 @@ def _released(described: list[list[dict[str, Any]]]) -> list[list[AllocationPubl
 
 
 def _release_together(
-    session: Session, asks: list[fast.Release]
+    session: Session, asks: list[ipam_fast.Release]
 ) -> list[list[AllocationPublic] | None]:
-    return list(_released(fast.release_many(session, asks)))
+    return list(_released(ipam_fast.release_many(session, asks)))
 
 
 def _release_at_once(
-    db: Database, asks: list[fast.Release]
+    db: Database, asks: list[ipam_fast.Release]
 ) -> tuple[list[list[AllocationPublic]], int | None] | None:
-    got = fast.release_at_once(db.write_engine, asks)
+    got = ipam_fast.release_at_once(db.write_engine, asks)
     return None if got is None else (_released(got[0]), got[1])
 
 
@@ -136,7 +138,8 @@ async def release_allocations(body: ReleaseRequest, request: Request) -> Release
 
     together = None
     if body.handle is not None and body.address is None:  # the common case: served together
-        ask = fast.Release(body.handle, body.family, principal_of(request), request_label(request))
+        principal = principal_of(request)
+        ask = ipam_fast.Release(body.handle, body.family, principal, request_label(request))
         together = Together(_release_together, ask, _release_at_once)
     with timed(request, "release"):
         return ReleaseResult(released=await in_write_transaction(request, work, together))

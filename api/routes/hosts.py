@@ -17,7 +17,7 @@ from api.schemas.hosts import (
 )
 from api.schemas.peers import PeerPublic, StatusReport
 from fabric import desired, hosts, peer_status, peers
-from fabric.db import Database
+from fabric.store.database import Database
 from fabric.validation import parse_selector
 
 router = APIRouter(prefix="/v1/hosts", tags=["hosts"])

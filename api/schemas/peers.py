@@ -6,8 +6,11 @@ from typing import Literal
 from pydantic import Field, SecretStr
 
 from api.schemas.common import ASN, Labels, Public, Strict
+from fabric.peers import HOLD_TIME_MIN, RESTART_TIME_MAX, TIMER_MAX, TTL_MAX
 
 Scope = Literal["global", "selector", "host"]
+HOLD_DOC = f"Seconds: 0 (no keepalives) or {HOLD_TIME_MIN}-{TIMER_MAX}; default 90."
+KEEPALIVE_DOC = "Seconds, at most a third of the hold time; default: a third of it."
 
 
 class PeerCreate(Strict):
@@ -17,10 +20,10 @@ class PeerCreate(Strict):
     scope: Scope = "global"
     selector: Labels = Field(default_factory=dict)
     host: str | None = Field(default=None, max_length=64)
-    hold_time: int | None = Field(default=None, ge=0, le=65535)
-    keepalive: int | None = Field(default=None, ge=0, le=65535)
-    graceful_restart: int | None = Field(default=None, ge=0, le=4095)
-    ttl_security: int | None = Field(default=None, ge=0, le=254)
+    hold_time: int | None = Field(default=None, ge=0, le=TIMER_MAX, description=HOLD_DOC)
+    keepalive: int | None = Field(default=None, ge=0, le=TIMER_MAX, description=KEEPALIVE_DOC)
+    graceful_restart: int | None = Field(default=None, ge=0, le=RESTART_TIME_MAX)
+    ttl_security: int | None = Field(default=None, ge=0, le=TTL_MAX)
     max_prefix: int | None = Field(default=None, ge=1)
     # SecretStr: never printed in logs or in validation errors.
     password: SecretStr | None = Field(default=None, description="Write-only TCP MD5 password.")
@@ -28,10 +31,10 @@ class PeerCreate(Strict):
 
 class PeerUpdate(Strict):
     asn: int | None = Field(default=None, ge=1, le=4294967295)
-    hold_time: int | None = Field(default=None, ge=0, le=65535)
-    keepalive: int | None = Field(default=None, ge=0, le=65535)
-    graceful_restart: int | None = Field(default=None, ge=0, le=4095)
-    ttl_security: int | None = Field(default=None, ge=0, le=254)
+    hold_time: int | None = Field(default=None, ge=0, le=TIMER_MAX)
+    keepalive: int | None = Field(default=None, ge=0, le=TIMER_MAX)
+    graceful_restart: int | None = Field(default=None, ge=0, le=RESTART_TIME_MAX)
+    ttl_security: int | None = Field(default=None, ge=0, le=TTL_MAX)
     max_prefix: int | None = Field(default=None, ge=1)
     password: SecretStr | None = Field(default=None, description='Write-only; "" clears it.')
 
@@ -50,12 +53,6 @@ class PeerPublic(Public):
     max_prefix: int | None
     password_set: bool
     created_at: dt.datetime
-
-
-class PeerConfig(PeerPublic):
-    """What a host's agent gets: the password itself, needed to render its speaker."""
-
-    password: str | None = None
 
 
 StateName = Literal[

@@ -6,9 +6,9 @@ the /32 or /128 on the container side, a link-local gateway, proxy ARP and a hos
 delegates IPAM to the plugin its config names.
 
 A runtime starts a plugin for every container it adds or deletes, so start-up time is the
-latency its users see. These modules import only the standard library: httpx costs ~230 ms
-to import here, pyroute2 ~250 ms and pydantic ~70 ms, against a 100 ms budget for an ADD
-(measured in bench/README.md). ``tests/bgp/cni/test_imports.py`` keeps it so.
+latency its users see. These modules import only the standard library: httpx, pyroute2 or
+pydantic would each cost a good part of an ADD's budget in imports alone (bench/README.md,
+CNI). ``tests/bgp/cni/test_imports.py`` keeps it so.
 
     spec.py     the CNI contract: versions, error codes, results, the environment
     config.py   the network configuration, validated

@@ -1,8 +1,9 @@
 """The controller's REST API as the CNI plugins call it: HTTP/1.1 on a bare socket.
 
-Not ``fabric.http`` (httpx, ~230 ms to import) nor the standard library's http.client
-(~30 ms: it parses headers with the ``email`` package): a plugin runs once per container
-and an ADD has 100 ms. One request per connection (``Connection: close``), JSON in and out,
+Not ``fabric.client.transport`` (httpx) nor the standard library's http.client (it parses
+headers with the ``email`` package): both cost more to import than a plugin that runs once
+per container can spend (bench/README.md, CNI). One request per connection
+(``Connection: close``), JSON in and out,
 ``http://``, ``https://`` (with the config's CA) and ``unix://``. The API's ``{"code",
 "detail"}`` refusals become CNI errors with our codes; whatever says "not now"
 (unreachable, timed out, 5xx) becomes 11, so the runtime tries again later.

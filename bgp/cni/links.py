@@ -6,8 +6,8 @@ proxy ARP (and no proxy delay) answering for that gateway, and a /32 (/128) rout
 container, marked with our own protocol number (``RTPROT_CNI``): the agent's blackholes
 (``bgp.kernel``, proto 77) and everything else on the host are never touched.
 
-Not pyroute2, as ``bgp.kernel`` is: its package import alone costs ~250 ms here, against
-about 8 ms for the two ``ip`` processes an ADD runs (bench/README.md).
+Not pyroute2, as ``bgp.kernel`` is: its package import alone costs far more than the two
+``ip`` processes an ADD runs (bench/README.md, CNI).
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def create(att: Attachment) -> list[dict[str, str]]:
     if not os.path.exists(att.netns):
         raise CniError(UNKNOWN_CONTAINER, f"the network namespace {att.netns} does not exist")
     remove(att.host_if)
-    # Two ``ip`` runs in all (~4 ms each): the host end with its routes (a route over a
+    # Two ``ip`` runs in all: the host end with its routes (a route over a
     # link without carrier yet is taken, flagged linkdown until the container end is up),
     # then the container end.
     _ip([

@@ -1,7 +1,8 @@
 """The plugins' debug log (``log_file_path``): nothing is logged, nor imported, without one.
 
-``logging`` costs ~8 ms to import, a tenth of an ADD; it is loaded when a config asks for
-a log file. Lines carry the time, the PID and the call; never the token or the config.
+``logging`` is dear to import for a plugin (bench/README.md, CNI); it is loaded when a
+config asks for a log file. Lines carry the time, the PID and the call; never the token or
+the config.
 """
 
 from __future__ import annotations

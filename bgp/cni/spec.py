@@ -1,7 +1,7 @@
 """The CNI contract (spec 1.1): versions, error codes, the environment, result documents.
 
-Values are NamedTuples, not dataclasses: ``dataclasses`` imports ``inspect``, ~7 ms of a
-plugin's start-up (``bgp/cni/__init__.py``).
+Values are NamedTuples, not dataclasses: ``dataclasses`` imports ``inspect``, a cost at
+every plugin start (bench/README.md, CNI).
 
 Results are built in the current form (1.x) and written in the form of the version the
 network configuration asks for: 0.4.0 differs by a ``version`` on every IP.

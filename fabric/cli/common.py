@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from fabric.cli.client import Client
+from fabric.client.api import Client
 from fabric.errors import InvalidInput
 from fabric.validation import parse_selector
 

@@ -9,12 +9,16 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from bgp.options import HELP as INJECTOR_HELP
+from bgp.options import InjectorOptions
 from fabric.cli import cni, hosts, ipam, ips, lab, peers, pools, routers, tokens
-from fabric.cli.client import DEFAULT_API, ApiError, Client
 from fabric.cli.common import JsonOpt
 from fabric.cli.output import err_console
+from fabric.client.api import DEFAULT_API, ApiError, Client
+from fabric.client.transport import Access
 from fabric.errors import FabricError
-from fabric.http import Access
+
+INJECTOR_DEFAULTS = InjectorOptions()
 
 app = typer.Typer(
     name="fabricctl",
@@ -119,7 +123,7 @@ def apply(
     as_json: JsonOpt = False,
 ) -> None:
     """Create what a fabric file describes; what already exists is left as it is."""
-    from fabric import spec
+    from fabric.cli import spec
     from fabric.cli.common import client
     from fabric.cli.output import emit, field
 
@@ -205,13 +209,15 @@ def agent(
         "/var/lib/routed-fabric"
     ),
     require_kernel_route: Annotated[
-        bool, typer.Option(help="Announce a workload only while its kernel route exists.")
-    ] = False,
-    allow: Annotated[list[str] | None, typer.Option(help="Never announce outside these.")] = None,
-    no_kernel: Annotated[bool, typer.Option(help="Do not program blackhole routes.")] = False,
+        bool, typer.Option(help=INJECTOR_HELP["require_kernel_route"])
+    ] = INJECTOR_DEFAULTS.require_kernel_route,
+    allow: Annotated[list[str] | None, typer.Option(help=INJECTOR_HELP["allow"])] = None,
+    kernel: Annotated[
+        bool, typer.Option("--kernel/--no-kernel", help=INJECTOR_HELP["kernel"])
+    ] = INJECTOR_DEFAULTS.kernel,
     reconcile_seconds: Annotated[
-        float, typer.Option(help="How often to check ExaBGP's adj-rib-out against the API.")
-    ] = 60.0,
+        float, typer.Option(help=INJECTOR_HELP["reconcile_seconds"])
+    ] = INJECTOR_DEFAULTS.reconcile_seconds,
     metrics: Annotated[
         str | None, typer.Option(help="Serve Prometheus metrics on ADDRESS:PORT, e.g. :9479.")
     ] = "127.0.0.1:9479",
@@ -226,14 +232,14 @@ def agent(
     """Run the host agent: ExaBGP, the route-injection process, kernel routes."""
     from bgp import agent as host_agent
 
-    extra = [f"--allow={a}" for a in allow or []]
-    if require_kernel_route:
-        extra.append("--require-kernel-route")
-    if no_kernel:
-        extra.append("--no-kernel")
-    extra.append(f"--reconcile-seconds={reconcile_seconds}")
+    options = InjectorOptions(
+        require_kernel_route=require_kernel_route,
+        allow=tuple(allow or ()),
+        kernel=kernel,
+        reconcile_seconds=reconcile_seconds,
+    )
     host_agent.main(
-        api, host, state_dir, extra, ctx.find_root().obj["access"],
+        api, host, state_dir, options, ctx.find_root().obj["access"],
         metrics_address=metrics or None, exabgp_python=exabgp_python,
     )  # fmt: skip
 
@@ -243,9 +249,9 @@ def db_upgrade(
     database_url: Annotated[str | None, typer.Option(help="Overrides FABRIC_DATABASE_URL.")] = None,
 ) -> None:
     """Apply pending migrations (the server also does it on start)."""
-    from fabric import migrate
-    from fabric.db import Database
     from fabric.settings import Settings
+    from fabric.store import migrate
+    from fabric.store.database import Database
 
     settings = Settings(database_url=database_url) if database_url else Settings()
     database = Database(settings.database_url)

@@ -24,10 +24,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fabric.db import touch_hosts
 from fabric.errors import AddressInUse, Conflict, InvalidInput, PoolExhausted
 from fabric.hosts import get_host
-from fabric.ipam import fast, queries
+from fabric.ipam import queries
 from fabric.ipam.blocks import (
     block_of,
     block_shape,
@@ -37,6 +36,7 @@ from fabric.ipam.blocks import (
     unclaimed_blocks,
 )
 from fabric.models import Allocation, Block, Host, Pool
+from fabric.revisions import touch_hosts
 from fabric.validation import (
     IPAddress,
     check_handle,
@@ -102,39 +102,6 @@ def _allowed_pools(session: Session, names: list[str] | None) -> set[int] | None
     return set(found.values())
 
 
-def allocate_described(session: Session, **request: Any) -> list[dict[str, Any]]:
-    """``allocate``, each row described as the API shows it (``queries.describe``); the
-    common case (one family, no address asked for) tries the Core fast path (``fast``)
-    first, everything else and whatever it declines takes the ORM path above."""
-    family = str(request.get("family", "4"))
-    if request.get("address") is None and not request.get("pools") and family in ("4", "6"):
-        handle = request["handle"]
-        check_handle(handle)
-        attrs = validate_attributes(request.get("attributes") or {})
-        described = fast.allocate(
-            session, host=request["host"], handle=handle, family=int(family), attrs=attrs
-        )
-        if described is not None:
-            return described
-    return [queries.describe(row) for row in allocate(session, **request)]
-
-
-def allocate_batch(session: Session, requests: list[fast.Request]) -> list[list[dict[str, Any]]]:
-    """Common-case requests in one transaction, as the API's group commit serves a batch of
-    them (``api.group_commit``): together through ``fast.allocate_many``, the ones it declines
-    one by one after, each under its own caller's name. The first refusal raises."""
-    served = fast.allocate_many(session, requests)
-    out = []
-    for r, got in zip(requests, served, strict=True):
-        if got is None:
-            session.info["principal"], session.info["request"] = r.principal, r.label
-            got = allocate_described(
-                session, host=r.host, handle=r.handle, family=str(r.family), attributes=r.attrs
-            )
-        out.append(got)
-    return out
-
-
 def _allocate_family(
     session: Session,
     host: Host,
@@ -196,7 +163,7 @@ def _free_in(session: Session, block: Block) -> IPAddress | None:
     net, reserved, capacity = block_shape(block.cidr, tuple(block.pool.reserved or ()))
     if block.allocated >= capacity:
         return None
-    return first_free(net, fast.taken_in(session, block.id, net.version), reserved)
+    return first_free(net, queries.taken_in(session, block.id, net.version), reserved)
 
 
 def _first_with_room(session: Session, blocks: Iterable[Block]) -> tuple[Block, IPAddress] | None:

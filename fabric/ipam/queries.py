@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from fabric.errors import NotFound
 from fabric.hosts import get_host
+from fabric.ipam.blocks import address_numbers
 from fabric.models import Allocation, Block
 from fabric.pools import get_pool
 from fabric.validation import parse_address
@@ -64,3 +65,10 @@ def describe(row: Allocation) -> dict[str, Any]:
         "attributes": row.attributes,
         "created_at": row.created_at,
     }
+
+
+def taken_in(session: Session, block_id: int, version: int) -> set[int]:
+    """The addresses allocated in a block, as integers; the session's pending allocations are
+    flushed first, so the search sees what this transaction took already."""
+    rows = session.scalars(select(Allocation.address).where(Allocation.block_id == block_id))
+    return address_numbers(list(rows), version)

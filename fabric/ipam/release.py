@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fabric.db import touch_hosts
 from fabric.errors import Conflict, InvalidInput
 from fabric.models import Allocation, Block
+from fabric.revisions import touch_hosts
 from fabric.validation import parse_address
 
 

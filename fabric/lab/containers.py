@@ -7,14 +7,35 @@ that host would. ``fabricctl lab destroy`` removes a host's containers with it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from fabric.lab.netns import namespaces, remove_namespace, sh
-from fabric.lab.runtime import Runtime, conflist, fabric_ipam
+from fabric.lab.runtime import CniFailure, Runtime, conflist, fabric_ipam
 from fabric.lab.topology import Topology
 
 NETWORK = "fabric"
+# A plugin's "try again later" (CNI code 11: the API not reachable yet, as from a host whose
+# routes to the controller are still converging) is retried, as kubelet retries a sandbox.
+RETRY_SECONDS = 60.0
+T = TypeVar("T")
+
+
+def _try_later(exc: BaseException) -> bool:
+    return isinstance(exc, CniFailure) and exc.code == 11
+
+
+def _retrying(call: Callable[[], T], seconds: float) -> T:
+    retrying = Retrying(
+        retry=retry_if_exception(_try_later),
+        stop=stop_after_delay(seconds),
+        wait=wait_exponential(multiplier=0.25, max=4.0),
+        reraise=True,
+    )
+    return retrying(call)
 
 
 def container_namespace(topo: Topology, host: str, name: str) -> str:
@@ -27,25 +48,31 @@ def host_network(api_url: str, token_file: Path, host: str, **ipam: Any) -> dict
 
 
 def start(
-    topo: Topology, host: str, name: str, network: dict[str, Any], args: str = ""
-) -> tuple[str, dict[str, Any]]:
+    topo: Topology, host: str, name: str, network: dict[str, Any], args: str = "",
+    retry_seconds: float = RETRY_SECONDS,
+) -> tuple[str, dict[str, Any]]:  # fmt: skip
     """A new container on the host: its namespace and the CNI result."""
     ns = container_namespace(topo, host, name)
     if ns not in namespaces():
         sh("ip", "netns", "add", ns)
         sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
     try:
-        result = Runtime(network, topo.namespace(host)).add(name, f"/run/netns/{ns}", args=args)
+        runtime = Runtime(network, topo.namespace(host))
+        result = _retrying(lambda: runtime.add(name, f"/run/netns/{ns}", args=args), retry_seconds)
     except BaseException:
         remove_namespace(ns)  # a runtime gives up on the sandbox of a failed ADD
         raise
     return ns, result
 
 
-def stop(topo: Topology, host: str, name: str, network: dict[str, Any]) -> None:
+def stop(
+    topo: Topology, host: str, name: str, network: dict[str, Any],
+    retry_seconds: float = RETRY_SECONDS,
+) -> None:  # fmt: skip
     """DEL through the plugins (the address goes back), then the namespace goes."""
     ns = container_namespace(topo, host, name)
-    Runtime(network, topo.namespace(host)).delete(name, f"/run/netns/{ns}")
+    runtime = Runtime(network, topo.namespace(host))
+    _retrying(lambda: runtime.delete(name, f"/run/netns/{ns}"), retry_seconds)
     remove_namespace(ns)
 
 

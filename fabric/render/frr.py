@@ -21,8 +21,8 @@ Host neighbours are sent nothing (``route-map to-hosts out``, one deny clause):
 their speaker installs no route (hosts reach the fabric through their default
 route to the ToR), yet ExaBGP would parse, store and report every route of the
 fabric it is sent, its own reflected back included, on every change anywhere:
-~7 % of a host speaker's CPU in the injection benchmark with one host, and a
-copy of the whole fabric's table on every host at scale.
+CPU of every host speaker (bench/README.md: measured choices), and a copy of the whole
+fabric's table on every host at scale.
 """
 
 from __future__ import annotations
@@ -59,13 +59,13 @@ def prefix_list(n: Neighbor, version: int) -> tuple[str, list[str]]:
             lines.append(f"{keyword} prefix-list {name} seq {seq} permit {prefix}")
             seq += 10
     # Explicit, so the list exists and says so even when the host owns nothing yet (a
-    # list that is named but not defined denies everything in FRR 8.4, measured: explicit
-    # rather than relying on that).
+    # list that is named but not defined denies everything in FRR 8.4: explicit rather
+    # than relying on that).
     lines.append(f"{keyword} prefix-list {name} seq 4294967295 deny any")
     return name, lines
 
 
-def render(router: Router, neighbors: list[Neighbor], *, filters: bool = True) -> str:
+def _interfaces(router: Router, neighbors: list[Neighbor]) -> list[str]:
     lines = [
         f"! {router.name}: rendered by routed-fabric "
         f"(fabricctl tor-config --tor {router.name} --format frr). Do not edit by hand.",
@@ -85,8 +85,53 @@ def render(router: Router, neighbors: list[Neighbor], *, filters: bool = True) -
             n = peers_on[item["name"]]
             lines.append(f" description {n.kind} {n.name}")
         lines += [f" {'ip' if iface.version == 4 else 'ipv6'} address {iface}", "exit", "!"]
-    interfaces, lines = lines, []
-    lines += [
+    return lines
+
+
+def _neighbor_lines(n: Neighbor) -> list[str]:
+    lines = [
+        f" neighbor {n.address} remote-as {n.asn}",
+        f" neighbor {n.address} description {n.kind} {n.name}",
+    ]
+    if n.hold_time is not None and n.keepalive is not None:
+        lines.append(f" neighbor {n.address} timers {n.keepalive} {n.hold_time}")
+    if n.password:
+        lines.append(f" neighbor {n.address} password {n.password}")
+    if n.ttl_security:
+        lines.append(f" neighbor {n.address} ttl-security hops {n.ttl_security}")
+    return lines
+
+
+def _address_family(
+    router: Router, neighbors: list[Neighbor], version: int, filters: bool
+) -> tuple[list[str], list[str]]:
+    """One address family's block of ``router bgp``, and the prefix-lists it refers to."""
+    members = [n for n in neighbors if _family(n.address) == version]
+    has_iface = any(
+        ipaddress.ip_interface(i["address"]).version == version for i in router.interfaces
+    )
+    if not members and not has_iface:
+        return [], []
+    afi = "ipv4" if version == 4 else "ipv6"
+    lines = [" !", f" address-family {afi} unicast", "  redistribute connected"]
+    lines += [f"  maximum-paths {ECMP_PATHS}", f"  maximum-paths ibgp {ECMP_PATHS}"]
+    lists: list[str] = []
+    for n in members:
+        lines.append(f"  neighbor {n.address} activate")
+        if n.kind != "host":
+            continue
+        lines.append(f"  neighbor {n.address} route-map {TO_HOSTS} out")
+        if filters:
+            name, entries = prefix_list(n, version)
+            lists += entries
+            lines.append(f"  neighbor {n.address} prefix-list {name} in")
+            lines.append(f"  neighbor {n.address} maximum-prefix {n.max_prefix}")
+    lines.append(" exit-address-family")
+    return lines, lists
+
+
+def render(router: Router, neighbors: list[Neighbor], *, filters: bool = True) -> str:
+    bgp = [
         f"router bgp {router.asn}",
         f" bgp router-id {router.router_id}",
         " no bgp ebgp-requires-policy",
@@ -95,42 +140,17 @@ def render(router: Router, neighbors: list[Neighbor], *, filters: bool = True) -
         " bgp graceful-restart",
     ]
     for n in neighbors:
-        lines += [
-            f" neighbor {n.address} remote-as {n.asn}",
-            f" neighbor {n.address} description {n.kind} {n.name}",
-        ]
-        if n.hold_time is not None and n.keepalive is not None:
-            lines.append(f" neighbor {n.address} timers {n.keepalive} {n.hold_time}")
-        if n.password:
-            lines.append(f" neighbor {n.address} password {n.password}")
-        if n.ttl_security:
-            lines.append(f" neighbor {n.address} ttl-security hops {n.ttl_security}")
+        bgp += _neighbor_lines(n)
     lists: list[str] = []
-    for version, afi in ((4, "ipv4"), (6, "ipv6")):
-        members = [n for n in neighbors if _family(n.address) == version]
-        has_iface = any(
-            ipaddress.ip_interface(i["address"]).version == version for i in router.interfaces
-        )
-        if not members and not has_iface:
-            continue
-        lines += [" !", f" address-family {afi} unicast", "  redistribute connected"]
-        lines += [f"  maximum-paths {ECMP_PATHS}", f"  maximum-paths ibgp {ECMP_PATHS}"]
-        for n in members:
-            lines.append(f"  neighbor {n.address} activate")
-            if n.kind != "host":
-                continue
-            lines.append(f"  neighbor {n.address} route-map {TO_HOSTS} out")
-            if filters:
-                name, entries = prefix_list(n, version)
-                lists += entries
-                lines.append(f"  neighbor {n.address} prefix-list {name} in")
-                lines.append(f"  neighbor {n.address} maximum-prefix {n.max_prefix}")
-        lines.append(" exit-address-family")
-    lines += ["exit", "!"]
+    for version in (4, 6):
+        family, entries = _address_family(router, neighbors, version, filters)
+        bgp += family
+        lists += entries
+    bgp += ["exit", "!"]
     # The prefix-lists before the neighbours that use them: FRR denies every route through a
-    # list that is named but not yet defined (measured, FRR 8.4), so while a config is loaded
-    # line by line (vtysh -b) a route arriving in between would be dropped.
-    lines = [*interfaces, *lists, *(["!"] if lists else []), *lines]
+    # list that is named but not yet defined (FRR 8.4), so while a config is loaded line by
+    # line (vtysh -b) a route arriving in between would be dropped.
+    lines = [*_interfaces(router, neighbors), *lists, *(["!"] if lists else []), *bgp]
     if any(n.kind == "host" for n in neighbors):
         lines += [f"route-map {TO_HOSTS} deny 10", "exit", "!"]
     lines.append("end")

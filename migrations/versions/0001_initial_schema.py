@@ -23,7 +23,7 @@ def upgrade() -> None:
         sa.Column("revision", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
-    # The single row every write transaction locks and bumps (fabric.db).
+    # The single row every write transaction locks and bumps (fabric.store.database).
     op.bulk_insert(state, [{"id": 1, "revision": 0}])
 
     op.create_table(

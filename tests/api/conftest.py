@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from fabric.settings import Settings
-from tests.servers import ADMIN, ADMIN_TOKEN
+from tests.harness.servers import ADMIN, ADMIN_TOKEN
 
 
 def make_settings(url: str, **overrides: object) -> Settings:

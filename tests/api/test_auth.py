@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from tests.servers import ApiServer
+from tests.harness.servers import ApiServer
 
 pytestmark = pytest.mark.api
 

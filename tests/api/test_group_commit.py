@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from api import group_commit
 from api.group_commit import GroupCommit
 from api.revisions import RevisionHub
-from fabric.db import Database
+from fabric.store.database import Database
 
 pytestmark = pytest.mark.api
 

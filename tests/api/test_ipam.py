@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 
 from api.main import create_app
 from tests.api.conftest import make_settings
-from tests.servers import ADMIN
+from tests.harness.servers import ADMIN
 
 pytestmark = pytest.mark.api
 

@@ -20,7 +20,7 @@ from api.main import create_app
 from api.routes import allocations
 from api.schemas.allocations import AllocationCreate, AllocationResult, ReleaseResult
 from tests.api.conftest import make_settings
-from tests.servers import ADMIN
+from tests.harness.servers import ADMIN
 
 pytestmark = pytest.mark.api
 

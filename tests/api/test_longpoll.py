@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.revisions import RevisionHub
-from fabric.db import Database
+from fabric.store.database import Database
 
 pytestmark = pytest.mark.api
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import ADMIN, ApiServer
+from tests.harness.servers import ADMIN, ApiServer
 
 pytestmark = [pytest.mark.api, pytest.mark.postgres]
 

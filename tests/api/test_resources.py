@@ -196,6 +196,23 @@ def test_peers_scope_and_write_only_password(client: TestClient) -> None:
     assert client.delete("/v1/peers/spine").status_code == 204
 
 
+def test_a_hold_time_alone_brings_a_keepalive_of_a_third(client: TestClient) -> None:
+    seed(client)
+    peer = {"name": "tor", "address": "192.0.2.254", "asn": 65100}
+    r = client.post("/v1/peers", json={**peer, "hold_time": 9})
+    assert r.status_code == 201 and (r.json()["hold_time"], r.json()["keepalive"]) == (9, 3)
+    r = client.patch("/v1/peers/tor", json={"hold_time": 30})
+    assert (r.json()["hold_time"], r.json()["keepalive"]) == (30, 10)
+    r = client.patch("/v1/peers/tor", json={"keepalive": 5})  # a keepalive alone stays as given
+    assert (r.json()["hold_time"], r.json()["keepalive"]) == (30, 5)
+    r = client.patch("/v1/peers/tor", json={"hold_time": 9, "keepalive": 4})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_timers"
+    r = client.patch("/v1/peers/tor", json={"hold_time": 2})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_timers"
+    assert "0 or 3-65535" in r.json()["detail"]
+    assert client.get("/v1/peers/tor").json()["hold_time"] == 30  # nothing half-written
+
+
 def test_peer_status_report_and_list(client: TestClient) -> None:
     seed(client)
     report = {

@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from tests.servers import ADMIN, ApiServer
+from tests.harness.servers import ADMIN, ApiServer
 
 pytestmark = pytest.mark.api
 

@@ -1,68 +1,38 @@
-"""The injector's adj-rib-out reconcile, against a scripted stand-in for ExaBGP's pipe.
-
-The stand-in speaks the same line protocol (one ``done`` per line, v2 route
-lines then ``done`` for ``show adj-rib out json``) so the test can make ExaBGP
-lose or keep routes at will; the lab suite runs the same code against the real
-ExaBGP.
-"""
+"""The adj-rib-out reconciler against a scripted ExaBGP pipe (``fake_exabgp``): ExaBGP's RIB is
+asked twice, and only what both looks show differs from the announced set is repaired."""
 
 from __future__ import annotations
 
-import json
-import os
 import threading
-import time
-from typing import IO, Any
 
 import pytest
 
 from bgp import exabgp_api
-from bgp.injector import Injector
+from bgp.ack_window import AckWindow
+from bgp.announcer import Announcer
+from bgp.rib_reconciler import Counts, RibReconciler
+from tests.bgp.fake_exabgp import PEER, FakeExabgp
 
-PEER = "10.0.1.0"
+ROUTES = {f"10.100.0.{i}/32" for i in range(1, 120)}
 
 
-class FakeExabgp:
-    """Holds an adj-rib-out; routes it is told to announce reach it after ``delay``."""
+def read(fake: FakeExabgp, window: AckWindow, reconciler: RibReconciler) -> None:
+    for line in fake.injector_in:
+        event = exabgp_api.parse(line)
+        if isinstance(event, exabgp_api.Ack):
+            window.acked(event.ok)
+        elif isinstance(event, exabgp_api.RibRoute):
+            reconciler.route_seen(event)
 
-    def __init__(self, delay: float = 0.0) -> None:
-        self.delay = delay
-        self.rib: set[str] = set()
-        self.lines: list[str] = []
-        to_us_r, to_us_w = os.pipe()
-        to_inj_r, to_inj_w = os.pipe()
-        self.injector_out: IO[str] = os.fdopen(to_us_w, "w")
-        self.injector_in: IO[str] = os.fdopen(to_inj_r, "r")
-        self._from_injector = os.fdopen(to_us_r, "r")
-        self._to_injector = os.fdopen(to_inj_w, "w")
-        self._lock = threading.Lock()
-        threading.Thread(target=self._serve, daemon=True).start()
 
-    def say(self, obj: Any) -> None:
-        with self._lock:
-            self._to_injector.write((obj if isinstance(obj, str) else json.dumps(obj)) + "\n")
-            self._to_injector.flush()
-
-    def _later(self, fn: Any) -> None:
-        if self.delay:
-            threading.Timer(self.delay, fn).start()
-        else:
-            fn()
-
-    def _serve(self) -> None:
-        for raw in self._from_injector:
-            line = raw.strip()
-            self.lines.append(line)
-            if line == exabgp_api.SHOW_ADJ_RIB_OUT:
-                for prefix in sorted(self.rib):
-                    self.say({"peer": {"address": PEER}, "route": {"nlri": {"prefix": prefix}}})
-            elif " nlri " in line:
-                prefixes = set(line.split(" nlri ")[1].split())
-                if line.startswith("announce"):
-                    self._later(lambda p=prefixes: self.rib.update(p))
-                else:
-                    self.rib.difference_update(prefixes)
-            self.say("done")
+def start(fake: FakeExabgp, desired: set[str]) -> RibReconciler:
+    window = AckWindow(timeout=2.0)
+    announcer = Announcer(fake.injector_out, window)
+    reconciler = RibReconciler(announcer, lambda: {PEER}, threading.Event())
+    threading.Thread(target=read, args=(fake, window, reconciler), daemon=True).start()
+    announcer.set(desired)
+    assert window.drain()
+    return reconciler
 
 
 @pytest.fixture
@@ -70,46 +40,63 @@ def speaker() -> FakeExabgp:
     return FakeExabgp()
 
 
-def start(fake: FakeExabgp, desired: set[str]) -> Injector:
-    inj = Injector(api=None, out=fake.injector_out, inp=fake.injector_in)  # type: ignore[arg-type]
-    threading.Thread(target=inj.read_forever, daemon=True).start()
-    fake.say({"type": "state", "neighbor": {"address": {"peer": PEER}, "state": "up"}})
-    deadline = time.monotonic() + 5
-    while not inj._established() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    inj.desired = desired
-    inj.replay = False
-    inj.sync_once()
-    assert inj._drain()
-    return inj
-
-
-ROUTES = {f"10.100.0.{i}/32" for i in range(1, 120)}
-
-
 def test_nothing_to_repair_when_exabgp_holds_what_we_announced(speaker: FakeExabgp) -> None:
-    inj = start(speaker, ROUTES)
+    rec = start(speaker, ROUTES)
     written = len(speaker.lines)
-    assert inj.reconcile(confirm_after=0.1) == (0, 0)
+    assert rec.reconcile(confirm_after=0.1) == (0, 0)
     assert speaker.lines[written:] == [exabgp_api.SHOW_ADJ_RIB_OUT]
 
 
 def test_lost_and_stray_routes_are_repaired(speaker: FakeExabgp) -> None:
-    inj = start(speaker, ROUTES)
+    rec = start(speaker, ROUTES)
     lost = {"10.100.0.5/32", "10.100.0.77/32"}
     stray = "10.100.9.9/32"
     speaker.rib -= lost
     speaker.rib.add(stray)
-    assert inj.reconcile(confirm_after=0.1) == (2, 1)
-    assert inj._drain()
+    assert rec.reconcile(confirm_after=0.1) == (2, 1)
+    assert rec.announcer.window.drain()
     assert speaker.rib == ROUTES
-    assert inj.reconciled == {"runs": 0, "missing": 2, "extra": 1}
+    assert rec.counts == Counts(runs=0, missing=2, extra=1)
+    assert rec.announcer.announced == ROUTES  # a repair does not change what is announced
 
 
 def test_routes_still_on_their_way_are_not_taken_for_lost() -> None:
     slow = FakeExabgp(delay=0.3)
-    inj = start(slow, ROUTES)
+    rec = start(slow, ROUTES)
     assert slow.rib == set()  # acked, not yet "sent"
     written = len(slow.lines)
-    assert inj.reconcile(confirm_after=0.6) == (0, 0)
+    assert rec.reconcile(confirm_after=0.6) == (0, 0)
     assert all(line == exabgp_api.SHOW_ADJ_RIB_OUT for line in slow.lines[written:])
+
+
+def test_a_difference_seen_once_is_left_alone_when_the_announced_set_moved(
+    speaker: FakeExabgp,
+) -> None:
+    rec = start(speaker, ROUTES)
+    speaker.rib.discard("10.100.0.9/32")
+    threading.Timer(0.05, lambda: rec.announcer.set(ROUTES - {"10.100.0.9/32"})).start()
+    assert rec.reconcile(confirm_after=0.3) == (0, 0)
+
+
+def test_no_answer_from_exabgp_repairs_nothing(speaker: FakeExabgp) -> None:
+    rec = start(speaker, ROUTES)
+    speaker.rib.discard("10.100.0.9/32")
+    rec.announcer.window.timeout = 0.2
+    speaker.silent = 1  # the show's own ack never comes
+    assert rec.reconcile(confirm_after=0.1) == (0, 0)
+    assert rec.announcer.window.counts["lost"] == 1
+
+
+def test_if_due_waits_for_quiet_and_for_an_established_peer(speaker: FakeExabgp) -> None:
+    rec = start(speaker, ROUTES)
+    rec.due = True
+    rec.established = set  # no peer up: nothing to compare
+    rec.if_due()
+    assert rec.counts.runs == 0 and rec.due
+    rec.established = lambda: {PEER}
+    rec.last_write = 1e12  # a line just went out: not quiet
+    rec.if_due()
+    assert rec.counts.runs == 0
+    rec.last_write = 0.0
+    rec.if_due()
+    assert rec.counts.runs == 1 and not rec.due

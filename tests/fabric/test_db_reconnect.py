@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-import fabric.db
+import fabric.store.database
 from fabric import pools
-from fabric.db import Database
+from fabric.store.database import Database
 
 pytestmark = pytest.mark.postgres
 
@@ -37,7 +37,7 @@ def create_pool(db: Database, name: str, cidr: str) -> None:
 def test_a_connection_that_died_in_the_pool_is_replaced_unnoticed(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fabric.db, "IDLE_PING_SECONDS", 0.05)
+    monkeypatch.setattr(fabric.store.database, "IDLE_PING_SECONDS", 0.05)
     db = Database(postgres_url)
     try:
         create_pool(db, "a", "10.1.0.0/24")

@@ -7,10 +7,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
-from fabric import migrate
-from fabric.db import Database
 from fabric.errors import SchemaMismatch
 from fabric.models import Base
+from fabric.store import migrate
+from fabric.store.database import Database
 
 
 def test_models_match_migrations(database_url: str) -> None:

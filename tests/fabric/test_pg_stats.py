@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Connection
 
-from fabric import hosts, migrate, pools
-from fabric.db import Database
-from fabric.ipam import allocator, fast
-from fabric.pg_stats import MIN_PAGES, StatsKeeper
+from fabric import hosts, pools
+from fabric.store import ipam_fast, ipam_writes, migrate
+from fabric.store.database import Database
+from fabric.store.pg_stats import MIN_PAGES, StatsKeeper
 
 pytestmark = pytest.mark.postgres
 
@@ -24,8 +24,8 @@ EXPLAIN = "EXPLAIN EXECUTE held('a-1', 'a-2', 'a-3')"
 def allocate(db: Database, first: int, count: int) -> None:
     for start in range(first, first + count, 50):
         with db.write() as s:
-            asks = [fast.Request(f"h{i % 4}", f"a-{i}", 4, {}) for i in range(start, start + 50)]
-            allocator.allocate_batch(s, asks)
+            asks = [ipam_fast.Request(f"h{i % 4}", f"a-{i}", 4, {}) for i in range(start, start + 50)]
+            ipam_writes.allocate_batch(s, asks)
 
 
 def pages(conn: Connection) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fabric.lab.vty import Vty, VtyError
+from tests.harness.vty import Vty, VtyError
 
 
 def _serve(path: Path, answers: list[bytes], step: int) -> threading.Thread:

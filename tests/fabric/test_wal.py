@@ -8,8 +8,9 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from fabric import migrate, pools
-from fabric.db import Database
+from fabric import pools
+from fabric.store import migrate
+from fabric.store.database import Database
 
 
 def pools_in_main_file(path: Path) -> int:

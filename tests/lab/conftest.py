@@ -15,11 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from fabric.http import Access, http_client
+from fabric.client.transport import Access, http_client
 from fabric.lab.netns import Lab, kill_pid, wait_for
 from fabric.lab.runtime import Runtime, address_of, conflist, fabric_ipam
-from fabric.lab.servers import uds_server_argv
-from tests.servers import ADMIN_TOKEN
+from tests.harness.servers import ADMIN_TOKEN, uds_server_argv
 
 TOR_ASN = 65000
 HOSTS = {"h1": (1, 65001), "h2": (2, 65002)}

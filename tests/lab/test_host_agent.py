@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import create_engine, insert, select, text
 
 from fabric.lab.netns import wait_for
-from fabric.lab.vty import Vty, VtyError
 from fabric.models import Allocation, Block, Host, Pool
+from tests.harness.servers import ADMIN_TOKEN
+from tests.harness.vty import Vty, VtyError
 from tests.lab.conftest import TOR_ASN, FabricLab, handle_of
-from tests.servers import ADMIN_TOKEN
 
 CONTAINERS = {"h1": ["c11", "c12"], "h2": ["c21", "c22"]}
 
@@ -72,7 +72,7 @@ def test_tor_learns_blocks_and_host_routes(fabric: FabricLab) -> None:
 
 
 def test_the_tor_answers_the_same_over_its_vty_socket(fabric: FabricLab) -> None:
-    """``fabric.lab.vty``, the injection benchmark's poller, reads what vtysh reads."""
+    """``tests.harness.vty``, the injection benchmark's poller, reads what vtysh reads."""
     command = "show bgp ipv4 unicast json"
     with Vty(fabric.frr_run / "bgpd.vty") as bgpd:
         ours = bgpd.json(command)

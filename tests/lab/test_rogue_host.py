@@ -28,8 +28,8 @@ import pytest
 from fabric.lab import deploy as lab_deploy
 from fabric.lab.demo import Fabric
 from fabric.lab.netns import Lab, kill_pid, pids_in, sh, wait_for
-from fabric.lab.speakers import bare_exabgp
 from fabric.lab.topology import load
+from tests.harness.speakers import bare_exabgp
 
 REPO = Path(__file__).resolve().parents[2]
 RACK = REPO / "containerlab" / "rack.clab.yml"

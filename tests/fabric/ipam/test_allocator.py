@@ -10,10 +10,11 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from fabric import desired, hosts, pools
-from fabric.db import Database
 from fabric.errors import AddressInUse, Conflict, InvalidInput, PoolExhausted
 from fabric.ipam import allocator, check, release
 from fabric.models import Allocation, Block
+from fabric.store import ipam_writes
+from fabric.store.database import Database
 
 
 def setup(
@@ -129,7 +130,7 @@ op = st.one_of(
 
 
 def _prop_db(path: str, strict: bool) -> Database:
-    from fabric import migrate
+    from fabric.store import migrate
 
     db = Database(f"sqlite:///{path}")
     migrate.upgrade(db.write_engine, db.url)
@@ -153,7 +154,7 @@ def _apply(db: Database, op: tuple, orm_only: bool, model: dict[tuple[str, int],
                 model[(handle, rows[0].family)] = rows[0].address
                 return rows[0].address
             if kind == "alloc":  # what the API runs: the Core fast path when it applies
-                got = allocator.allocate_described(s, host=host, handle=handle, family=arg)
+                got = ipam_writes.allocate_described(s, host=host, handle=handle, family=arg)
                 model[(handle, got[0]["family"])] = got[0]["address"]
                 return str(got[0]["address"])
             if kind == "request":

@@ -1,4 +1,4 @@
-"""Allocations served together (``fast.allocate_many``, what the API's group commit runs) give
+"""Allocations served together (``ipam_fast.allocate_many``, what the API's group commit runs) give
 what the same requests one after another would, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, func, select
 
-from fabric import audit, hosts, migrate, pools
-from fabric.db import Database, current_revision
-from fabric.ipam import allocator, check, fast, pg_batch, queries, release
+from fabric import audit, hosts, pools
+from fabric.ipam import allocator, check, queries, release
 from fabric.models import Allocation, AuditEntry, Block
+from fabric.revisions import current_revision
+from fabric.store import ipam_fast, ipam_pg, migrate
+from fabric.store.database import Database
 
 HOSTS = ["h1", "h2", "h3"]
 
@@ -31,15 +33,15 @@ def seed(db: Database) -> None:
             hosts.create_host(s, name=h, address=f"192.0.2.{i + 1}", asn=65001)
 
 
-def together(db: Database, requests: list[fast.Request]) -> list[str]:
+def together(db: Database, requests: list[ipam_fast.Request]) -> list[str]:
     """As the group commit runs a batch: at once if it can be (PostgreSQL, what the last
-    batch left known still true: ``fast.allocate_at_once``); else served together, the
+    batch left known still true: ``ipam_fast.allocate_at_once``); else served together, the
     declined ones after, one by one through the ORM path, all in one transaction."""
-    at_once = fast.allocate_at_once(db.write_engine, requests)
+    at_once = ipam_fast.allocate_at_once(db.write_engine, requests)
     if at_once is not None:
         return [str(rows[0]["address"]) for rows in at_once[0]]
     with db.write() as s:
-        served = fast.allocate_many(s, requests)
+        served = ipam_fast.allocate_many(s, requests)
         return [
             str(got[0]["address"])
             if got is not None
@@ -50,7 +52,7 @@ def together(db: Database, requests: list[fast.Request]) -> list[str]:
         ]
 
 
-def one_by_one(db: Database, requests: list[fast.Request]) -> list[str]:
+def one_by_one(db: Database, requests: list[ipam_fast.Request]) -> list[str]:
     out = []
     for r in requests:
         with db.write() as s:
@@ -67,7 +69,7 @@ def contents(db: Database) -> dict[tuple[str, int], tuple[str, str]]:
 
 
 request = st.builds(
-    fast.Request,
+    ipam_fast.Request,
     host=st.sampled_from(HOSTS),
     handle=st.sampled_from([f"c{i}" for i in range(12)]),  # repeats: asked twice in a batch
     family=st.sampled_from([4, 4, 6]),
@@ -79,10 +81,10 @@ class Abort(Exception):
     pass
 
 
-def aborted(db: Database, requests: list[fast.Request]) -> None:
+def aborted(db: Database, requests: list[ipam_fast.Request]) -> None:
     """A batch served, then rolled back (another request of its batch failed)."""
     with pytest.raises(Abort), db.write() as s:
-        fast.allocate_many(s, requests)
+        ipam_fast.allocate_many(s, requests)
         raise Abort
 
 
@@ -108,7 +110,7 @@ step = st.one_of(
 def test_served_together_as_one_after_another(
     new_database: Callable[[], str],
     tmp_path_factory: pytest.TempPathFactory,
-    before: list[fast.Request],
+    before: list[ipam_fast.Request],
     steps: list[tuple[str, Any]],
 ) -> None:
     """Served together on each backend (on PostgreSQL its writes are one statement,
@@ -124,7 +126,7 @@ def test_served_together_as_one_after_another(
     # handle held on another host is the group commit's business (the batch runs again).
     owner: dict[str, str] = {}
 
-    def keep(requests: list[fast.Request]) -> list[fast.Request]:
+    def keep(requests: list[ipam_fast.Request]) -> list[ipam_fast.Request]:
         return [r for r in requests if owner.setdefault(r.handle, r.host) == r.host]
 
     for db in dbs:
@@ -152,13 +154,13 @@ def test_a_batch_fills_the_block_skips_reserved_and_leaves_the_rest(database_url
         allocator.allocate(s, host="h1", handle="first")
         allocator.allocate(s, host="h2", handle="dup")
     who = [object(), object()]
-    asks = [fast.Request("h1", f"n{i}", 4, {"pod": f"p{i}"}, who[i % 2], f"call {i}")
+    asks = [ipam_fast.Request("h1", f"n{i}", 4, {"pod": f"p{i}"}, who[i % 2], f"call {i}")
             for i in range(8)]  # fmt: skip
-    asks.insert(3, fast.Request("h1", "n1", 4, {}))  # asked twice in the batch
-    asks.append(fast.Request("h1", "dup", 4, {}))  # held on another host
-    asks.append(fast.Request("nowhere", "x", 4, {}))  # no such host
+    asks.insert(3, ipam_fast.Request("h1", "n1", 4, {}))  # asked twice in the batch
+    asks.append(ipam_fast.Request("h1", "dup", 4, {}))  # held on another host
+    asks.append(ipam_fast.Request("nowhere", "x", 4, {}))  # no such host
     with db.write() as s:
-        got = fast.allocate_many(s, asks)
+        got = ipam_fast.allocate_many(s, asks)
         revision = s.info["revision"]
     # The block's 6 free addresses (.1 is reserved) to the first six in order, no more.
     placed = [g[0]["address"] if g else None for g in got]
@@ -197,21 +199,21 @@ def audited(db: Database) -> list[tuple[str, str | None, int]]:
 
 @pytest.mark.postgres
 def test_a_batch_at_once_writes_all_or_nothing(postgres_url: str) -> None:
-    """``fast.allocate_at_once``: the batch in one statement in autocommit, from what the last
+    """``ipam_fast.allocate_at_once``: the batch in one statement in autocommit, from what the last
     fast write left known; or nothing written at all, whenever that is not the whole truth."""
     db = Database(postgres_url)
     seed(db)
 
     def at_once(*asks: tuple[str, str]) -> list[str] | None:
-        got = fast.allocate_at_once(
-            db.write_engine, [fast.Request(h, k, 4, {}, None, f"call {k}") for h, k in asks]
+        got = ipam_fast.allocate_at_once(
+            db.write_engine, [ipam_fast.Request(h, k, 4, {}, None, f"call {k}") for h, k in asks]
         )
         return None if got is None else [str(rows[0]["address"]) for rows in got[0]]
 
     with db.write() as s:  # h1 claims 10.0.0.0/29 (the ORM path) and takes .0; .1 is reserved
         allocator.allocate(s, host="h1", handle="first")
     assert at_once(("h1", "a")) is None  # nothing known yet
-    assert together(db, [fast.Request("h1", "a", 4, {})]) == ["10.0.0.2"]  # now known
+    assert together(db, [ipam_fast.Request("h1", "a", 4, {})]) == ["10.0.0.2"]  # now known
     with db.read() as s:
         revision = current_revision(s)
     assert at_once(("h1", "b"), ("h1", "c")) == ["10.0.0.3", "10.0.0.4"]
@@ -232,7 +234,7 @@ def test_a_batch_at_once_writes_all_or_nothing(postgres_url: str) -> None:
     assert at_once(("h1", "e")) is None
     # A writer holding the lock while the statement comes: it waits, then finds the revision
     # moved on, and writes nothing (PostgreSQL checks the row as that writer left it).
-    assert together(db, [fast.Request("h1", "e", 4, {})]) == ["10.0.0.6"]
+    assert together(db, [ipam_fast.Request("h1", "e", 4, {})]) == ["10.0.0.6"]
     with ThreadPoolExecutor(1) as pool, other.write() as s:
         allocator.allocate(s, host="h1", handle="theirs too", address="10.0.0.7")
         waiting = pool.submit(at_once, ("h1", "f"))
@@ -256,7 +258,7 @@ def test_address_numbers_read_what_is_stored() -> None:
 
 def test_what_a_batch_remembers_follows_every_other_write(database_url: str) -> None:
     """The fast path remembers the taken addresses and the hosts' blocks its last committed
-    batch left (``fast._KNOWN``); each kind of write that changes them must make it read them
+    batch left (``ipam_fast._KNOWN``); each kind of write that changes them must make it read them
     again. While they hold, a batch reads nothing on PostgreSQL (its one statement finds a
     handle held itself), only the handles held on SQLite."""
     db = Database(database_url)
@@ -270,8 +272,8 @@ def test_what_a_batch_remembers_follows_every_other_write(database_url: str) -> 
     def one(handle: str | None = None, then: Any = None) -> str | None:
         statements.clear()
         with db.write() as s:
-            ask = fast.Request("h1", handle or f"k{next(count)}", 4, {})
-            got = fast.allocate_many(s, [ask])[0]
+            ask = ipam_fast.Request("h1", handle or f"k{next(count)}", 4, {})
+            got = ipam_fast.allocate_many(s, [ask])[0]
             if then is not None:
                 then(s)
         return None if got is None else str(got[0]["address"])
@@ -290,7 +292,7 @@ def test_what_a_batch_remembers_follows_every_other_write(database_url: str) -> 
     assert one() == "10.0.0.4"
     release_handle(db, "k0")
     assert one() == "10.0.0.2"  # released, so free again
-    aborted(db, [fast.Request("h1", "gone", 4, {})])
+    aborted(db, [ipam_fast.Request("h1", "gone", 4, {})])
     assert one() == "10.0.0.5"  # taken by a batch rolled back, so never taken
     # .5 released in the same transaction as the batch that took .6: free at commit.
     assert one(then=lambda s: release.release(s, handle="k4")) == "10.0.0.6"
@@ -326,7 +328,7 @@ def described(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 release_ask = st.builds(
-    fast.Release,
+    ipam_fast.Release,
     handle=st.sampled_from([f"c{i}" for i in range(14)]),  # c12, c13: never allocated
     family=st.sampled_from([None, None, 4, 6]),
     label=st.sampled_from(["call a", "call b"]),
@@ -341,8 +343,8 @@ release_ask = st.builds(
 def test_releases_served_together_as_one_after_another(
     new_database: Callable[[], str],
     tmp_path_factory: pytest.TempPathFactory,
-    before: list[fast.Request],
-    batches: list[list[fast.Release]],
+    before: list[ipam_fast.Request],
+    batches: list[list[ipam_fast.Release]],
 ) -> None:
     """``release_many`` on each backend (on PostgreSQL ``release_at_once``, tried first as the
     group commit does) against ``release.release`` one by one on SQLite: the same allocations
@@ -357,12 +359,12 @@ def test_releases_served_together_as_one_after_another(
         seed(db)
         one_by_one(db, kept)
     for batch in batches:
-        at_once = fast.release_at_once(dbs[0].write_engine, batch)  # as the group commit
+        at_once = ipam_fast.release_at_once(dbs[0].write_engine, batch)  # as the group commit
         if at_once is not None:
             together_got = at_once[0]
         else:
             with dbs[0].write() as s:
-                together_got = fast.release_many(s, batch)
+                together_got = ipam_fast.release_many(s, batch)
         alone_got = []
         for ask in batch:
             with dbs[1].write() as s:
@@ -378,7 +380,7 @@ def test_releases_served_together_as_one_after_another(
 
 @pytest.mark.postgres
 def test_releases_at_once_write_all_or_nothing(postgres_url: str) -> None:
-    """``fast.release_at_once``: the rows read with their revision, then deleted in one
+    """``ipam_fast.release_at_once``: the rows read with their revision, then deleted in one
     statement that writes nothing if any write committed in between."""
     db = Database(postgres_url)
     seed(db)
@@ -391,14 +393,14 @@ def test_releases_at_once_write_all_or_nothing(postgres_url: str) -> None:
             return current_revision(s)
 
     before = revision()
-    got = fast.release_at_once(db.write_engine, [fast.Release("a", label="call a"),
-                                                 fast.Release("a"), fast.Release("nobody")])  # fmt: skip
+    got = ipam_fast.release_at_once(db.write_engine, [ipam_fast.Release("a", label="call a"),
+                                                 ipam_fast.Release("a"), ipam_fast.Release("nobody")])  # fmt: skip
     assert got is not None and got[1] == before + 1 == revision()
     assert [[d["handle"] for d in each] for each in got[0]] == [["a"], [], []]
     with db.read() as s:
         entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "delete")).one()
         assert (entry.key, entry.request) == (f"allocations/{got[0][0][0]['address']}", "call a")
-    assert fast.release_at_once(db.write_engine, [fast.Release("nobody")]) == ([[]], None)
+    assert ipam_fast.release_at_once(db.write_engine, [ipam_fast.Release("nobody")]) == ([[]], None)
     assert revision() == before + 1  # nothing held, nothing written
     state = contents(db)
     with db.write_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -407,12 +409,12 @@ def test_releases_at_once_write_all_or_nothing(postgres_url: str) -> None:
             ids = {"id": row.id, "block_id": row.block_id, "host_id": row.host_id}
         stale = [{**ids, "before": {}, "token_name": None, "role": None, "request": None,
                   "key": "allocations/x"}]  # fmt: skip
-        assert pg_batch.write_at_once(conn, "delete", stale, "2026-01-01T00:00:00", before) is None
+        assert ipam_pg.write_at_once(conn, "delete", stale, "2026-01-01T00:00:00", before) is None
     assert contents(db) == state  # the stale revision wrote nothing
     # A writer holding the lock while the statement comes: it waits, then writes nothing.
     with ThreadPoolExecutor(1) as pool, db.write() as s:
         allocator.allocate(s, host="h1", handle="e")
-        waiting = pool.submit(fast.release_at_once, db.write_engine, [fast.Release("b")])
+        waiting = pool.submit(ipam_fast.release_at_once, db.write_engine, [ipam_fast.Release("b")])
         time.sleep(0.3)
         assert not waiting.done()  # held up by the lock
     assert waiting.result() is None
@@ -427,7 +429,7 @@ def test_a_release_of_nothing_bumps_nothing(tmp_path: Any) -> None:
     with db.write() as s:
         allocator.allocate(s, host="h1", handle="kept")
     with db.write() as s:
-        assert fast.release_many(s, [fast.Release("unknown"), fast.Release("kept", 6)]) == [[], []]
+        assert ipam_fast.release_many(s, [ipam_fast.Release("unknown"), ipam_fast.Release("kept", 6)]) == [[], []]
         assert "revision" not in s.info  # idempotent: no change, no revision
     assert contents(db) == {("kept", 4): ("10.0.0.0", "10.0.0.0/29")}
     db.dispose()

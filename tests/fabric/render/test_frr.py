@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from fabric import hosts, peers, routers
-from fabric.db import Database
 from fabric.errors import InvalidInput
 from fabric.render import frr
+from fabric.store.database import Database
 
 
 def test_neighbours_follow_addressing_and_peers(db: Database) -> None:

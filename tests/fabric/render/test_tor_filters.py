@@ -17,10 +17,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from fabric import spec
-from fabric.cli.client import Client
+from fabric.cli import spec
+from fabric.client.api import Client
 from fabric.settings import Settings
-from tests.servers import ADMIN, ADMIN_TOKEN
+from tests.harness.servers import ADMIN, ADMIN_TOKEN
 
 REPO = Path(__file__).resolve().parents[3]
 GOLDEN = Path(__file__).parent / "golden"

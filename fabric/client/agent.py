@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fabric.http import NO_ACCESS, Access, http_client
+from fabric.client.transport import NO_ACCESS, Access, http_client
 
 
 class AgentApi:

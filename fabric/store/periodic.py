@@ -1,5 +1,5 @@
 """A daemon thread that does one job every few seconds until stopped: the database upkeep of a
-long-lived process (``fabric.wal``, ``fabric.pg_stats``)."""
+long-lived process (``fabric.store.wal``, ``fabric.store.pg_stats``)."""
 
 from __future__ import annotations
 

@@ -2,9 +2,8 @@
 
 SQLite checkpoints automatically in whichever connection commits the write that
 takes the WAL past 1,000 pages: that commit then copies the WAL into the database
-and fsyncs it. Measured on the API's writer (batches of allocations): commits take
-0.14 ms at p50 and 5 ms at p99, the 1 % being checkpoints, stalls every request of
-the batch waits through (0.32 ms a commit on average, 0.21 ms without them). The API
+and fsyncs it: on the API's writer the slowest 1 % of commits were checkpoints, stalls
+every request of the batch waits through (bench/README.md: measured choices). The API
 turns automatic checkpoints off on its writer connection and runs this instead: a
 ``PASSIVE`` checkpoint every ``interval`` seconds from its own connection, which never
 blocks the writer or the readers (it copies what no reader still needs; the next
@@ -16,7 +15,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-from fabric.periodic import Periodic
+from fabric.store.periodic import Periodic
 
 log = logging.getLogger(__name__)
 

@@ -26,26 +26,20 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Engine,
-    String,
     Table,
-    bindparam,
     create_engine,
     event,
-    func,
     select,
-    update,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.orm.attributes import set_committed_value
 
 import fabric.audit  # noqa: F401  (registers the audit hook on every session)
-from fabric.models import FabricState, Host
-from fabric.pg_stats import StatsKeeper
-from fabric.wal import WalCheckpointer
-
-NOTIFY_CHANNEL = "fabric_revision"
+from fabric.models import FabricState
+from fabric.revisions import BASE_REVISION
+from fabric.store.pg_stats import StatsKeeper
+from fabric.store.wal import WalCheckpointer
 
 
 def normalize_url(url: str) -> str:
@@ -69,7 +63,7 @@ def _sqlite_engine(url: str, begin: str, *, autocheckpoint: bool = True) -> Engi
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=30000")
-        if not autocheckpoint:  # a WalCheckpointer does it (fabric/wal.py)
+        if not autocheckpoint:  # a WalCheckpointer does it (fabric/store/wal.py)
             cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
 
@@ -80,26 +74,10 @@ def _sqlite_engine(url: str, begin: str, *, autocheckpoint: bool = True) -> Engi
     return engine
 
 
-# Core statements built once, run on the session's connection: on the allocation hot
-# path the ORM's statement building and bookkeeping cost more than the statements.
+# The write lock: the one row every write transaction reads first, FOR UPDATE on PostgreSQL.
 _state = cast(Table, FabricState.__table__)
-_hosts = cast(Table, Host.__table__)
 _LOCK = select(_state.c.revision).where(_state.c.id == 1)
 _LOCK_PG = _LOCK.with_for_update()
-_BUMP = (
-    update(_state)
-    .where(_state.c.id == 1)
-    .values(revision=_state.c.revision + 1)
-    .returning(_state.c.revision)
-)
-# PostgreSQL: the NOTIFY sent by the bump itself, one round trip for both.
-_BUMP_PG = _BUMP.returning(
-    func.pg_notify(NOTIFY_CHANNEL, _state.c.revision.cast(String)).label("notified")
-)
-# session.info key of a write transaction: the committed revision it began from.
-BASE_REVISION = "base_revision"
-_TOUCH_ALL = update(_hosts).values(revision=bindparam("rev"))
-_TOUCH = _TOUCH_ALL.where(_hosts.c.id.in_(bindparam("ids", expanding=True)))
 
 
 # A pooled connection idle this long is pinged before use (see ``_ping_when_idle``).
@@ -111,11 +89,11 @@ def _ping_when_idle(engine: Engine) -> None:
 
     A connection may have died while pooled (PostgreSQL restarted, a proxy's timeout), so it is
     tested before use; SQLAlchemy's ``pool_pre_ping`` does so at every checkout, a round trip
-    that under 16 clients cost a write batch ~0.45 ms of ~5 (each answer then waits for the
-    CPU and the interpreter lock). The writer's connection under load is back in use within
-    milliseconds: if it died meanwhile its statement fails, the pool replaces every connection
-    older than that failure, and the group commit runs the batch's requests again one by one
-    (``api.group_commit``) on new ones; a request alone gets a 503 ``database_unavailable``."""
+    that cost each write batch under load (bench/README.md: measured choices). The writer's
+    connection under load is back in use within milliseconds: if it died meanwhile its
+    statement fails, the pool replaces every connection older than that failure, and the group
+    commit runs the batch's requests again one by one (``api.group_commit``) on new ones; a
+    request alone gets a 503 ``database_unavailable``."""
 
     @event.listens_for(engine, "checkin")
     def _checked_in(_dbapi_conn: Any, record: Any) -> None:
@@ -138,8 +116,8 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10, upkeep_every: float | None = None) -> None:
         """``upkeep_every``: for a long-lived process (the API), which must ``dispose()`` at
         the end: on SQLite, checkpoint the WAL that often from a thread of its own instead of
-        in the committing writer (``fabric.wal``); on PostgreSQL, see that often whether the
-        allocations need fresh statistics (``fabric.pg_stats``)."""
+        in the committing writer (``fabric.store.wal``); on PostgreSQL, see that often whether the
+        allocations need fresh statistics (``fabric.store.pg_stats``)."""
         self.url = normalize_url(url)
         self.backend = make_url(self.url).get_backend_name()
         self.checkpointer: WalCheckpointer | None = None
@@ -189,64 +167,3 @@ class Database:
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()
-
-
-def current_revision(session: Session) -> int:
-    rev = session.scalar(select(FabricState.revision).where(FabricState.id == 1))
-    return int(rev or 0)
-
-
-def bump_revision(session: Session) -> int:
-    """The revision of this transaction's change, bumped once per transaction.
-
-    On PostgreSQL the NOTIFY is queued in the same transaction, so the other
-    replicas hear of it exactly when the change becomes visible.
-    """
-    rev = bumped_revision(session)
-    if rev is not None:
-        return note_change(session, rev)
-    conn = session.connection()
-    rev = conn.scalar(_BUMP_PG if conn.dialect.name == "postgresql" else _BUMP)
-    if rev is None:
-        raise RuntimeError("fabric_state row missing: run the migrations")
-    return note_change(session, int(rev))
-
-
-def bumped_revision(session: Session) -> int | None:
-    """The revision this transaction has bumped to already, or None."""
-    rev = session.info.get("revision")
-    return None if rev is None else int(rev)
-
-
-def note_change(session: Session, rev: int) -> int:
-    """Count one change of this transaction, whose revision is ``rev``: what ``bump_revision``
-    does after its statement, for a statement that bumped the revision itself
-    (``fabric.ipam.pg_batch``)."""
-    session.info["touches"] = touches(session) + 1
-    session.info["revision"] = rev
-    return rev
-
-
-def touches(session: Session) -> int:
-    """How many changes (``bump_revision`` calls) this transaction made so far: tells one
-    request of a shared transaction (``api.group_commit``) whether it changed anything
-    itself, and ``fabric.ipam.fast`` whether anything changed after its own write."""
-    return int(session.info.get("touches", 0))
-
-
-def touch_hosts(session: Session, host_ids: set[int] | None) -> int:
-    """Mark hosts (all of them when ``host_ids`` is None) as changed in this revision."""
-    rev = bump_revision(session)
-    if host_ids is None:
-        session.connection().execute(_TOUCH_ALL, {"rev": rev})
-    elif host_ids:
-        session.connection().execute(_TOUCH, {"rev": rev, "ids": list(host_ids)})
-    loaded_hosts_touched(session, host_ids, rev)
-    return rev
-
-
-def loaded_hosts_touched(session: Session, host_ids: set[int] | None, rev: int) -> None:
-    """Keep loaded Host objects true to their rows, touched in ``rev`` (callers return them)."""
-    for obj in session.identity_map.values():
-        if isinstance(obj, Host) and (host_ids is None or obj.id in host_ids):
-            set_committed_value(obj, "revision", rev)

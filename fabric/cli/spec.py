@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from fabric.cli.client import ApiError, Client
+from fabric.client.api import ApiError, Client
 from fabric.errors import InvalidInput
 
 # In dependency order: peers and agent tokens name hosts.

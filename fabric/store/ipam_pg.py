@@ -2,10 +2,10 @@
 blocks' fill counters, the revision bumped with its NOTIFY, the hosts touched and the audit
 entries, in one round trip.
 
-Why: written statement by statement (``fabric.ipam.fast``'s SQLite path) a batch of 8
+Why: written statement by statement (``fabric.store.ipam_fast``'s SQLite path) a batch of 8
 allocations took five round trips, and under 16 concurrent clients each answer then waited
-for a core and the interpreter lock, shared with the event loop and the clients (measured: the
-writer thread 6 ms a batch, of which 1.7 ms on the CPU). The batch goes as one JSON document,
+for a core and the interpreter lock, shared with the event loop and the clients
+(bench/README.md: measured choices). The batch goes as one JSON document,
 so the statement's text is the same for every batch size: PostgreSQL prepares it once per
 connection and psycopg never parses it again (a multi-row INSERT of 8 rows has 56 parameters,
 past psycopg's cache of 50).
@@ -13,7 +13,7 @@ past psycopg's cache of 50).
 What is written is decided in Python, as on SQLite: the rows, their audit entries
 (``fabric.audit``), which blocks and hosts. SQL only adds what the database knows: the new
 rows' ids in the audit entries, the revision; and it checks what Python may not have read
-(``fabric.ipam.fast`` reads nothing when it knows the hosts' blocks): a handle held already
+(``fabric.store.ipam_fast`` reads nothing when it knows the hosts' blocks): a handle held already
 makes the statement write nothing. ``write_at_once`` runs it as a transaction of its own, the
 write lock and a check of the revision inside it: one round trip for a whole batch.
 """
@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
-from fabric.db import NOTIFY_CHANNEL, bumped_revision, loaded_hosts_touched, note_change
+from fabric.revisions import NOTIFY_CHANNEL, bumped_revision, loaded_hosts_touched, note_change
 
 # Each CTE runs once, to completion, whether or not the final SELECT reads it. ``rev`` yields
 # the revision when the batch may be written (``ok``); otherwise ``r`` is empty, the statement
@@ -62,9 +62,10 @@ _BUMP = """rev AS (
 # Bumped already this transaction.
 _BUMPED = "rev AS (SELECT CAST(:rev AS bigint) AS revision WHERE {ok})"
 # Outside any transaction of the caller's, as a statement of its own (``write_at_once``): the
-# UPDATE takes the write lock (``fabric.db``) and, once granted, checks the revision against
-# the row as the last writer left it. Unchanged since ``expected``, no other write committed
-# since, so what this statement's snapshot shows of the other tables is still the truth.
+# UPDATE takes the write lock (``fabric.store.database``) and, once granted, checks the
+# revision against the row as the last writer left it. Unchanged since ``expected``, no other
+# write committed since, so what this statement's snapshot shows of the other tables is
+# still the truth.
 _AT_ONCE = """rev AS (
     UPDATE fabric_state SET revision = revision + 1
     WHERE id = 1 AND revision = CAST(:expected AS bigint) AND {ok}
@@ -76,7 +77,7 @@ _INSERT = dict(
     f"attributes json, created_at timestamptz, after json, {_WHO}",
     # All or nothing: a handle held already (the caller may not have read them) writes none.
     # Looked up by the handles as one array, so through their index: joined to ``given``,
-    # whose size the planner cannot know, it scanned the whole table (1.2 ms at 11,000 rows).
+    # whose size the planner cannot know, it scanned the whole table.
     ok="""NOT EXISTS (
     SELECT FROM allocations a WHERE a.handle = ANY (ARRAY(SELECT handle FROM given))
     AND (a.handle, a.family) IN (SELECT handle, family FROM given)

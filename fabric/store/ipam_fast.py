@@ -1,7 +1,7 @@
 """The allocator's common case in a handful of Core statements, for many requests at once.
 
-Measured (bench/ipam.py, cProfile): the ORM path spent ~7 ms per allocation,
-nearly all of it building statements and tracking objects, not in the
+Profiled (bench/ipam.py, cProfile), the ORM path spent nearly all of an allocation's time
+building statements and tracking objects, not in the
 database. Most allocations are the same case: a new handle, one family, no
 address asked for, and a host whose own blocks have room. This module does
 exactly that case with prebuilt statements on the session's connection and
@@ -11,7 +11,7 @@ exhaustion), which the ORM path in ``allocator`` then handles.
 
 Requests that queued together (``api.group_commit``) are served together: one
 statement of each kind for the whole batch instead of seven per allocation
-(measured at 16 clients: ~0.35 → ~0.2 ms of the writer thread's time per allocation).
+(bench/README.md: measured choices).
 They are served in their order, each the lowest free address of its host's
 first block with room, exactly as one after another would be.
 
@@ -24,8 +24,7 @@ is known (``_KNOWN``: the blocks' taken addresses, the hosts' blocks), and a bat
 nothing of it again: on PostgreSQL a batch is then one statement that checks the handles
 itself, and the group commit first tries it outside any transaction, in autocommit
 (``allocate_at_once``: one round trip for the lock, the write and the commit, instead of
-four, or five with the read; measured at 16 clients: the writer's time ~175 → ~100 µs per
-allocation).
+four, or five with the read (bench/README.md: measured choices)).
 
 Releases by handle, the orchestrators' common release, are served the same way
 (``release_many``): one statement of each kind for a batch, the same result as
@@ -62,10 +61,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from fabric import audit
-from fabric.db import BASE_REVISION, touch_hosts, touches
-from fabric.ipam import pg_batch
 from fabric.ipam.blocks import address_numbers, block_shape, first_free
 from fabric.models import Allocation, AuditEntry, Block, FabricState, Host, Pool, utcnow
+from fabric.revisions import BASE_REVISION, touch_hosts, touches
+from fabric.store import ipam_pg
 from fabric.validation import IPNetwork
 
 _hosts = cast(Table, Host.__table__)
@@ -95,7 +94,7 @@ def _execute(
 
 # Built once: SQLAlchemy then reuses their compiled form instead of rebuilding them per call.
 # What a batch reads before it places anything, in one statement (on PostgreSQL one round trip
-# instead of two: under 16 clients each cost a batch ~0.45 ms): the hosts' blocks, by name,
+# instead of two (bench/README.md: measured choices)): the hosts' blocks, by name,
 # then the handles already held. A host without a row is not the common case.
 _BLOCKS_AND_HELD = _one_or_many(
     lambda match: union_all(
@@ -117,8 +116,8 @@ _BLOCKS_AND_HELD = _one_or_many(
 _HELD = _one_or_many(
     lambda match: select(_allocs.c.handle, _allocs.c.family).where(match(_allocs.c.handle, "h"))
 )
-# A block's addresses as one row joined by spaces (group_concat / string_agg): fetching a
-# row per address was a fifth of an allocation's time in a /24 holding ~100.
+# A block's addresses as one row joined by spaces (group_concat / string_agg), not a row per
+# address (bench/README.md: measured choices).
 _TAKEN = _one_or_many(
     lambda match: (
         select(_allocs.c.block_id, func.aggregate_strings(_allocs.c.address, " "))
@@ -178,13 +177,6 @@ def _taken(conn: Connection | Session, block_ids: list[int]) -> dict[int, str]:
     return {b: joined for b, joined in _execute(conn, _TAKEN, "block", block_ids)}
 
 
-def taken_in(conn: Connection | Session, block_id: int, version: int) -> set[int]:
-    """The addresses allocated in a block, as integers (through a Session: its pending
-    allocations are flushed first)."""
-    joined = _taken(conn, [block_id]).get(block_id)
-    return address_numbers(joined.split(" "), version) if joined else set()
-
-
 # A host's blocks as a batch reads them: (name, family, host id, block id, cidr, allocated,
 # pool, pool's reserved addresses), in the blocks' order.
 BlockRow = tuple[Any, ...]
@@ -208,9 +200,9 @@ class _Known:
 
 # Per database (engine): the taken addresses and the hosts' blocks this process's last fast
 # write committed, true while the fabric is still at that write's revision (every change to an
-# allocation, a block or a host bumps it, from any process: ``fabric.db.bump_revision``). A
-# batch then reads no block's addresses again (measured at 8 a batch: ~a fifth of the writer's
-# time per allocation), nor its hosts' blocks.
+# allocation, a block or a host bumps it, from any process: ``fabric.revisions.bump_revision``).
+# A batch then reads no block's addresses again, nor its hosts' blocks
+# (bench/README.md: measured choices).
 _KNOWN: weakref.WeakKeyDictionary[Engine, _Known] = weakref.WeakKeyDictionary()
 _PENDING = "fast.known"  # session.info: what this transaction would make known, at commit
 
@@ -321,7 +313,7 @@ def allocate_many(session: Session, requests: list[Request]) -> list[list[dict[s
     if blocks is None:
         blocks, held = _blocks_and_held(conn, names, handles)
     elif conn.dialect.name == "postgresql":
-        # Nothing read at all (under 16 clients a round trip cost a batch ~1 ms of ~5): the
+        # Nothing read at all (a round trip saved: bench/README.md, measured choices): the
         # batch's one statement writes nothing if a handle is held already (``pg_batch``).
         held = set()
     else:
@@ -423,7 +415,7 @@ def allocate_at_once(
     engine: Engine, requests: list[Request]
 ) -> tuple[list[list[dict[str, Any]]], int] | None:
     """PostgreSQL: the whole batch as one statement on a connection of its own, in autocommit
-    (``pg_batch.write_at_once``): one round trip instead of four (``BEGIN``, the write lock,
+    (``ipam_pg.write_at_once``): one round trip instead of four (``BEGIN``, the write lock,
     the write, ``COMMIT``), from what the last fast write left known (``_KNOWN``). Each
     request's allocation, and the revision committed; None, with nothing written, unless all
     of them could be served so: what is known no longer true, a handle held already, a host or
@@ -442,7 +434,7 @@ def allocate_at_once(
     if len(plan.rows) != len(requests):  # one asked twice, or no room: the transaction's work
         return None
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        revision = pg_batch.write_at_once(
+        revision = ipam_pg.write_at_once(
             conn, "create", plan.pg_rows(), plan.now.isoformat(), known.revision
         )
     if revision is None:
@@ -480,7 +472,7 @@ def _write_allocations(session: Session, conn: Connection, plan: _Plan) -> int |
     On PostgreSQL one statement does it all (``pg_batch``), or nothing (None) if one of the
     handles is held already."""
     if conn.dialect.name == "postgresql":
-        return pg_batch.write(session, "create", plan.pg_rows(), plan.now.isoformat())
+        return ipam_pg.write(session, "create", plan.pg_rows(), plan.now.isoformat())
     rows, entries = plan.rows, plan.entries
     ids = conn.execute(_INSERT, _rows(rows)).scalars().all()
     filled = [{"block_id": r.block_id, "added": r.added} for r in plan.filled]
@@ -601,7 +593,7 @@ def release_many(session: Session, releases: list[Release]) -> list[list[dict[st
     if not plan.rows:
         return plan.out  # idempotent: nothing released, nothing bumped
     if conn.dialect.name == "postgresql":  # one statement (``pg_batch``)
-        pg_batch.write(session, "delete", plan.pg_rows(), utcnow().isoformat())
+        ipam_pg.write(session, "delete", plan.pg_rows(), utcnow().isoformat())
         return plan.out
     removed: dict[int, int] = defaultdict(int)
     for row in plan.rows:
@@ -618,7 +610,7 @@ def release_at_once(
 ) -> tuple[list[list[dict[str, Any]]], int | None] | None:
     """PostgreSQL: ``release_many`` in two statements on an autocommit connection instead of a
     transaction of ours: the rows read with the revision they are at, then deleted with
-    ``pg_batch.write_at_once``, which writes nothing unless the fabric is still at that
+    ``ipam_pg.write_at_once``, which writes nothing unless the fabric is still at that
     revision (no write committed in between, so the rows read are still the truth). Each
     release's allocations, and the revision committed (None: nothing held, nothing written);
     None, having written nothing, when the fabric moved: the caller serves them in a
@@ -632,5 +624,5 @@ def release_at_once(
             return plan.out, None
         at = utcnow().isoformat()
         read_at = found[0][-1]  # the revision, the last column of every row (one snapshot)
-        revision = pg_batch.write_at_once(conn, "delete", plan.pg_rows(), at, read_at)
+        revision = ipam_pg.write_at_once(conn, "delete", plan.pg_rows(), at, read_at)
     return None if revision is None else (plan.out, revision)

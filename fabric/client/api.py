@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from fabric.http import NO_ACCESS, Access, http_client
+from fabric.client.transport import NO_ACCESS, Access, http_client
 
 DEFAULT_API = "http://127.0.0.1:8080"
 

@@ -5,14 +5,14 @@ generic plan made for the table as it was at that moment and keeps it until the 
 statistics change. On a new database that moment comes when ``allocations`` holds a few rows,
 where reading the whole table is cheapest: the allocator's handle check and the release by
 handle went on reading all of it as it grew, until autovacuum's first ANALYZE (its launcher
-looks once a minute; never if it is off). Measured at 12,000 rows: 0.9 ms a batch instead of
-0.1 ms, a third of the batch. So the API analyzes such a table itself each time it has doubled
-in size since its last ANALYZE (about 8 times on the way to 100,000 allocations), which
+looks once a minute; never if it is off), a third of a batch's time at 12,000 rows
+(bench/README.md: measured choices). So the API analyzes such a table itself each time it has
+doubled in size since its last ANALYZE (about 8 times on the way to 100,000 allocations), which
 also has PostgreSQL plan the prepared statements again; autovacuum goes on with its own work.
 
 Growth is read off the table's file size against the pages its last ANALYZE counted
 (``pg_class.relpages``), not off the activity counters: those reach ``pg_stat_user_tables``
-only seconds after the commits (measured: nothing shown for the first 3,700 rows).
+only seconds after the commits (and showed nothing for the first few thousand rows).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import logging
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from fabric.periodic import Periodic
+from fabric.store.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
