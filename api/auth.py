@@ -12,6 +12,7 @@ writer for this lookup.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from fastapi import Request
 from fastapi.routing import APIRoute
@@ -36,6 +37,8 @@ POLICY: dict[tuple[str, str], str] = {
     ("GET", "/v1/tokens"): ADMIN,
 }
 CACHE_SECONDS = 5.0
+BEARER = "bearer"  # the security scheme's name in the OpenAPI description
+HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}
 
 
 def permission_for(method: str, path: str) -> str:
@@ -91,3 +94,31 @@ async def authorize(request: Request) -> None:
     host = request.path_params.get("name") if path.startswith("/v1/hosts/{name}") else None
     tokens.authorize(principal, permission_for(request.method, path), host)
     request.state.principal = principal
+
+
+def describe_security(schema: dict[str, Any]) -> dict[str, Any]:
+    """The policy table in the OpenAPI description: a bearer scheme (so /docs has its Authorize
+    button and generated clients send the token), and on each operation the permission it
+    needs and the roles that hold it; the open routes say they need nothing."""
+    components = schema.setdefault("components", {})
+    components.setdefault("securitySchemes", {})[BEARER] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API token (fabricctl token create); its role decides what it may do.",
+    }
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            if method.upper() not in HTTP_METHODS:
+                continue
+            if path in OPEN:
+                operation["security"] = []
+                continue
+            needed = permission_for(method.upper(), path)
+            roles = [r for r in tokens.ROLES if needed in tokens.GRANTS[r]]
+            operation["security"] = [{BEARER: []}]
+            operation["x-fabric-permission"] = needed
+            own = " (an agent token only for its own host)" if needed.startswith("host:") else ""
+            note = f"Needs `{needed}`: roles {', '.join(roles)}{own}."
+            before = operation.get("description", "").rstrip()
+            operation["description"] = f"{before}\n\n{note}".strip()
+    return schema

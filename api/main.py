@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.telemetry import TelemetryConfig
@@ -15,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 import fabric
 from api import errors, ui
-from api.auth import TokenCache, authorize
+from api.auth import TokenCache, authorize, describe_security
 from api.group_commit import GroupCommit
 from api.limits import BodyLimit
 from api.metrics import ApiMetrics
@@ -112,4 +113,18 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router)
     app.include_router(metrics_router)
     app.include_router(ui.router)
+    _describe_security(app)
     return app
+
+
+def _describe_security(app: FastAPI) -> None:
+    """The OpenAPI description with the bearer scheme and each route's permission, built
+    once, when first asked for (``api.auth.describe_security``)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        first = app.openapi_schema is None
+        schema = build()
+        return describe_security(schema) if first else schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -23,8 +23,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import select
 
-from fabric import pools
-from fabric.models import Host, HostRoutes, PeerStatus
+from fabric import peer_status, pools
+from fabric.models import Host, HostRoutes
 from fabric.store.database import Database
 
 if TYPE_CHECKING:
@@ -41,10 +41,20 @@ class FabricCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         up = GaugeMetricFamily(
-            "fabric_bgp_session_up", "1 if the session is established", labels=["host", "peer"]
+            "fabric_bgp_session_up",
+            "1 if the session is established (0 while its host's reports are stale)",
+            labels=["host", "peer"],
         )
         by_state = GaugeMetricFamily(
-            "fabric_bgp_sessions", "Sessions by state, as the hosts report them", labels=["state"]
+            "fabric_bgp_sessions",
+            "Sessions by state as the hosts report them; stale and unknown (never reported)"
+            " counted as such",
+            labels=["state"],
+        )
+        report_age = GaugeMetricFamily(
+            "fabric_agent_report_age_seconds",
+            "Seconds since the host's agent last reported its sessions",
+            labels=["host"],
         )
         sent = GaugeMetricFamily(
             "fabric_bgp_prefixes_sent", "Prefixes sent on the session", labels=["host", "peer"]
@@ -61,12 +71,19 @@ class FabricCollector(Collector):
         free = GaugeMetricFamily("fabric_pool_addresses_free", "Addresses free", labels=["pool"])
         states: dict[str, int] = {}
         with self.db.read() as session:
-            rows = session.execute(select(Host.name, PeerStatus).join(PeerStatus.host)).all()
-            for host, s in rows:
-                up.add_metric([host, s.peer_address], 1.0 if s.state == "established" else 0.0)
-                sent.add_metric([host, s.peer_address], s.prefixes_sent)
-                received.add_metric([host, s.peer_address], s.prefixes_received)
-                states[s.state] = states.get(s.state, 0) + 1
+            ages: dict[str, float] = {}
+            for s in peer_status.sessions(session):
+                host, peer = s["host"], s["peer_address"]
+                up.add_metric([host, peer], 1.0 if s["established"] else 0.0)
+                sent.add_metric([host, peer], s["prefixes_sent"])
+                received.add_metric([host, peer], s["prefixes_received"])
+                state = "stale" if s["stale"] else s["state"]
+                states[state] = states.get(state, 0) + 1
+                age = s["report_age_seconds"]
+                if age is not None:
+                    ages[host] = min(ages.get(host, age), age)
+            for host, newest in sorted(ages.items()):
+                report_age.add_metric([host], newest)
             joined = select(Host.name, HostRoutes).join(HostRoutes, HostRoutes.host_id == Host.id)
             for host, r in session.execute(joined):
                 announced.add_metric([host], len(r.announced))
@@ -78,7 +95,7 @@ class FabricCollector(Collector):
             by_state.add_metric([state], count)
         waiters = GaugeMetricFamily("fabric_longpoll_waiters", "Long-polls held by this replica")
         waiters.add_metric([], self.hub.waiting)
-        yield from (up, by_state, sent, received, announced, allocated, free, waiters)
+        yield from (up, by_state, report_age, sent, received, announced, allocated, free, waiters)
 
 
 class ApiMetrics:

@@ -31,7 +31,7 @@ h1{font-size:1.3em}h2{font-size:1.1em;margin-top:1.5em}
 .rack{border:1px solid #ccc;border-radius:6px;padding:.5em 1em;margin:.5em 0}
 .host{margin:.3em 0}.name{display:inline-block;min-width:8em;font-weight:600}
 .badge{display:inline-block;border-radius:4px;padding:.1em .5em;margin:.1em;color:#fff}
-.up{background:#2e7d32}.down{background:#c62828}.none{background:#777}
+.up{background:#2e7d32}.down{background:#c62828}.none{background:#777}.stale{background:#ef6c00}
 .bar{display:inline-block;width:20em;height:1em;background:#eee;vertical-align:middle}
 .fill{height:100%;background:#1565c0}
 table{border-collapse:collapse}td,th{padding:.2em .8em;text-align:left;border-bottom:1px solid #eee}
@@ -40,20 +40,25 @@ table{border-collapse:collapse}td,th{padding:.2em .8em;text-align:left;border-bo
 
 
 def _badge(row: dict[str, Any]) -> str:
-    up = row["state"] == "established"
-    cls = "up" if up else "down"
-    text = (
-        f"{row['peer_address']} {row['state']} ↑{row['prefixes_sent']} ↓{row['prefixes_received']}"
-    )
-    if not up and row["last_error"]:
-        text += f" ({row['last_error']})"
-    return f'<span class="badge {cls}" data-state="{escape(row["state"])}">{escape(text)}</span>'
+    """Green only when established and fresh; a stale report says how old it is."""
+    if row["state"] == "unknown":
+        cls, state, text = "none", "unknown", f"{row['peer_address']} never reported"
+    else:
+        cls = "stale" if row["stale"] else ("up" if row["established"] else "down")
+        state = "stale" if row["stale"] else row["state"]
+        counts = f"↑{row['prefixes_sent']} ↓{row['prefixes_received']}"
+        text = f"{row['peer_address']} {row['state']} {counts}"
+        if row["stale"]:
+            text += f" (stale: reported {row['report_age_seconds']:.0f}s ago)"
+        elif not row["established"] and row["last_error"]:
+            text += f" ({row['last_error']})"
+    return f'<span class="badge {cls}" data-state="{escape(state)}">{escape(text)}</span>'
 
 
 def _sessions(session: Any) -> str:
     by_host: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for host, status in peer_status.list_status(session):
-        by_host[host.name].append(peer_status.as_dict(host, status))
+    for row in peer_status.sessions(session):
+        by_host[row["host"]].append(row)
     racks: dict[str, list[str]] = defaultdict(list)
     for host in list_hosts(session):
         badges = "".join(_badge(r) for r in by_host.get(host.name, []))

@@ -37,6 +37,7 @@ from fabric.client.transport import Access
 log = logging.getLogger("fabric.injector")
 
 FULL_REPLAY_SECONDS = 300.0
+REPORT_SECONDS = 5.0  # peer status to the API at least this often (and on every change)
 
 
 @dataclass
@@ -233,12 +234,12 @@ class Injector:
                 "acked": acked,
             }
 
-    def report_forever(self, every: float = 5.0) -> None:
+    def report_forever(self, every: float = REPORT_SECONDS) -> None:
         while not self.stopping.is_set():
             self.status_dirty.wait(every)
             self.status_dirty.clear()
             try:
-                self.api.report(self.status())
+                self.api.report(self.status(), every)
             except Exception as exc:
                 log.warning("status report failed (%s)", type(exc).__name__)
             self.metrics.write()

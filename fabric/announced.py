@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fabric import peer_status
 from fabric.desired import desired_state
 from fabric.errors import InvalidInput
 from fabric.hosts import get_host
@@ -111,6 +112,7 @@ def trace(session: Session, address: str) -> dict[str, Any]:
     )
     announced_as = covering[0] if covering else None
     peers = session.scalars(select(PeerStatus).where(PeerStatus.host_id == host.id)).all()
+    established = {p.peer_address: peer_status.as_dict(host, p)["established"] for p in peers}
     return {
         **info,
         "announced_by": host.name if announced_as else None,
@@ -120,7 +122,7 @@ def trace(session: Session, address: str) -> dict[str, Any]:
             {
                 "peer_address": p.peer_address,
                 "state": p.state,
-                "sent": bool(announced_as) and p.state == "established" and p.prefixes_sent > 0,
+                "sent": bool(announced_as) and established[p.peer_address] and p.prefixes_sent > 0,
             }
             for p in sorted(peers, key=lambda p: p.peer_address)
         ],

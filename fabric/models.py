@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -183,6 +184,10 @@ class PeerStatus(Base):
     updates_sent: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     updates_received: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    # How often the reporting agent says it reports: a report three intervals old is stale.
+    report_interval: Mapped[float] = mapped_column(
+        "report_interval_seconds", Float, nullable=False, default=5.0
+    )
 
     host: Mapped[Host] = relationship()
 

@@ -1,8 +1,13 @@
-"""Peer status as each host's speaker reports it: BGP state, counters, last error.
+"""Peer status as each host's speaker reports it, joined with what the controller intends.
 
-A report is the full picture of one host's sessions: peers it no longer
-reports are forgotten. Reports do not change the revision (they are not
-desired state).
+A report is the full picture of one host's sessions: peers it no longer reports are
+forgotten. Reports do not change the revision (they are not desired state).
+
+``sessions`` never lies by omission: every peer the controller says a host should have is
+there, ``unknown`` until the host reports it; a session the host reports but the controller
+no longer intends is there too (``configured`` false); and a report older than three of the
+agent's own report intervals is ``stale``: its last state is shown, but it is not counted as
+established.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from fabric.errors import InvalidInput
-from fabric.hosts import get_host
-from fabric.models import Host, PeerStatus, utcnow
+from fabric.hosts import get_host, list_hosts
+from fabric.models import Host, Peer, PeerStatus, utcnow
+from fabric.peers import chosen_for, list_peers
 from fabric.validation import parse_address, reject_control_characters
 
 STATES = (
@@ -29,6 +35,8 @@ STATES = (
     "established",
     "down",
 )
+STALE_AFTER_REPORTS = 3  # a report older than this many of its agent's intervals is stale
+DEFAULT_INTERVAL_SECONDS = 5.0  # agents that do not say (bgp/injector.py reports this often)
 
 
 @dataclass(frozen=True)
@@ -44,8 +52,14 @@ class SessionReport:
     updates_received: int = 0
 
 
-def report(session: Session, host_name: str, reports: list[SessionReport]) -> int:
-    """Replace the host's session status with this report. Raises: NotFound, InvalidInput."""
+def report(
+    session: Session,
+    host_name: str,
+    reports: list[SessionReport],
+    interval: float = DEFAULT_INTERVAL_SECONDS,
+) -> int:
+    """Replace the host's session status with this report, from an agent that reports every
+    ``interval`` seconds. Raises: NotFound, InvalidInput."""
     host = get_host(session, host_name)
     now = utcnow()
     session.execute(delete(PeerStatus).where(PeerStatus.host_id == host.id))
@@ -75,6 +89,7 @@ def report(session: Session, host_name: str, reports: list[SessionReport]) -> in
                 updates_sent=r.updates_sent,
                 updates_received=r.updates_received,
                 reported_at=now,
+                report_interval=interval,
             )
         )
     session.flush()
@@ -90,11 +105,12 @@ def list_status(session: Session, host_name: str | None = None) -> list[tuple[Ho
 
 
 def as_dict(host: Host, status: PeerStatus, now: dt.datetime | None = None) -> dict[str, Any]:
+    """One reported session as the API shows it, configured or not (``sessions`` says)."""
     now = now or utcnow()
+    age = (now - status.reported_at).total_seconds()
+    stale = age > STALE_AFTER_REPORTS * status.report_interval
     return {
-        "host": host.name,
-        "rack": host.labels.get("rack"),
-        "peer_address": status.peer_address,
+        **_session_of(host, status.peer_address, None),
         "peer_asn": status.peer_asn,
         "state": status.state,
         "since": status.since,
@@ -104,5 +120,54 @@ def as_dict(host: Host, status: PeerStatus, now: dt.datetime | None = None) -> d
         "updates_sent": status.updates_sent,
         "updates_received": status.updates_received,
         "reported_at": status.reported_at,
-        "report_age_seconds": round((now - status.reported_at).total_seconds(), 1),
+        "report_age_seconds": round(age, 1),
+        "stale": stale,
+        "established": status.state == "established" and not stale,
     }
+
+
+def _session_of(host: Host, address: str, peer: Peer | None) -> dict[str, Any]:
+    """A session as nobody has reported it yet: what the controller knows of it."""
+    return {
+        "host": host.name,
+        "rack": host.labels.get("rack"),
+        "peer": peer.name if peer is not None else None,
+        "configured": peer is not None,
+        "peer_address": address,
+        "peer_asn": peer.asn if peer is not None else None,
+        "state": "unknown",
+        "since": None,
+        "last_error": None,
+        "prefixes_sent": 0,
+        "prefixes_received": 0,
+        "updates_sent": 0,
+        "updates_received": 0,
+        "reported_at": None,
+        "report_age_seconds": None,
+        "stale": False,
+        "established": False,
+    }
+
+
+def sessions(
+    session: Session, host_name: str | None = None, now: dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    """Every session of every host (or of one), intended or reported, by host and address."""
+    hosts = [get_host(session, host_name)] if host_name else list_hosts(session)
+    peers = list_peers(session)
+    reported: dict[int, dict[str, PeerStatus]] = {}
+    for host, status in list_status(session, host_name):
+        reported.setdefault(host.id, {})[status.peer_address] = status
+    out = []
+    for host in sorted(hosts, key=lambda h: h.name):
+        intended = {p.address: p for p in chosen_for(host, peers)}
+        rows = reported.get(host.id, {})
+        for address in sorted(set(intended) | set(rows)):
+            peer = intended.get(address)
+            if address in rows:
+                shown = as_dict(host, rows[address], now)
+                shown.update(peer=peer.name if peer else None, configured=peer is not None)
+            else:
+                shown = _session_of(host, address, peer)
+            out.append(shown)
+    return out

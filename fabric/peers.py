@@ -203,9 +203,14 @@ def applies_to(peer: Peer, host: Host) -> bool:
 
 def peers_for_host(session: Session, host_name: str) -> list[Peer]:
     """The peers a host's speaker must have, one per address, most specific scope first."""
-    host = get_host(session, host_name)
+    return chosen_for(get_host(session, host_name), list_peers(session))
+
+
+def chosen_for(host: Host, peers: list[Peer]) -> list[Peer]:
+    """Of these peers, the ones the host's speaker must have: one per address, the most
+    specific scope winning."""
     chosen: dict[str, Peer] = {}
-    candidates = [p for p in list_peers(session) if applies_to(p, host)]
+    candidates = [p for p in peers if applies_to(p, host)]
     for peer in sorted(candidates, key=lambda p: (_SPECIFICITY[p.scope], p.name)):
         chosen.setdefault(peer.address, peer)
     return sorted(chosen.values(), key=lambda p: p.name)

@@ -33,7 +33,7 @@ READS = [
     (("host", "list"), [HOST, "192.0.2.11"]),
     (("host", "show", HOST), [HOST, "192.0.2.11"]),
     (("peer", "list"), [PEER, TOR, HOST]),
-    (("node", "status", "--host", HOST), ["1 peer configured, none reported yet"]),
+    (("node", "status", "--host", HOST), [HOST, TOR, "unknown", "1 never reported"]),
     (("routes", "--host", HOST), [BLOCK]),
     (("token", "list"), ["admin"]),
     (("audit",), [f"pools/{POOL}", f"hosts/{HOST}"]),
@@ -92,10 +92,15 @@ def test_grep_finds_an_address_in_a_pipe(server: ApiServer) -> None:
     assert len(hit) == 1 and hit[0].split()[:3] == ["10.244.128.0", HOST, HANDLE]
 
 
-def test_an_empty_peers_view_says_what_is_configured(server: ApiServer) -> None:
+def test_a_peer_never_reported_is_shown_unknown_not_left_out(server: ApiServer) -> None:
     out = run(server, "peers", "--host", HOST, width=200)
-    assert "1 peer configured, none reported yet" in out
-    assert "1 peer configured, none reported yet" in run(server, "peers", width=None)
+    assert TOR in out and "unknown" in out and "never" in out
+    assert "0 established of 1, 1 never reported" in out
+    piped = run(server, "peers", width=None).splitlines()
+    assert piped[-1] == "# 0 established of 1, 1 never reported"
+    row = next(line for line in piped if TOR in line)
+    assert row.split()[:5] == [HOST, "r42", TOR, "65001", "unknown"]
+    assert PEER in row  # the configured peer's name
 
 
 def render(width: int, wide: bool = False, terminal: bool = True) -> str:

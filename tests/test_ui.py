@@ -30,7 +30,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiServer
     api = ApiServer(f"sqlite:///{tmp / 'f.db'}", tmp / "api.log").wait_ready()
     with httpx.Client(base_url=api.url, headers=ADMIN) as c:
         c.post("/v1/pools", json={"name": "pods", "cidr": "10.244.0.0/24"}).raise_for_status()
-        for i, rack in ((1, "r1"), (2, "r2")):
+        for i, rack in ((1, "r1"), (2, "r2"), (3, "r2"), (4, "r2")):
             host = {"name": f"h{i}", "address": f"192.0.2.{i}", "asn": 65000 + i,
                     "labels": {"rack": rack}}  # fmt: skip
             c.post("/v1/hosts", json=host).raise_for_status()
@@ -41,6 +41,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiServer
         down = {"peer_address": "192.0.2.253", "state": "down", "last_error": "hold timer expired"}
         c.put("/v1/hosts/h1/peers/status", json={"sessions": [up]}).raise_for_status()
         c.put("/v1/hosts/h2/peers/status", json={"sessions": [down]}).raise_for_status()
+        # h3 should peer with its ToR but never reported; h4's agent went quiet (stale).
+        tor = {"name": "tor-h3", "address": "192.0.2.250", "asn": 65100, "scope": "host",
+               "host": "h3"}  # fmt: skip
+        c.post("/v1/peers", json=tor).raise_for_status()
+        quiet = {"sessions": [{**up, "peer_address": "192.0.2.249"}], "interval_seconds": 0.05}
+        c.put("/v1/hosts/h4/peers/status", json=quiet).raise_for_status()
         c.put(
             "/v1/hosts/h1/routes",
             json={"announced": {"10.244.0.0/26": "2026-11-25T10:00:00+00:00"}, "acked": True},
@@ -69,6 +75,8 @@ def test_status_page_in_chromium(server: tuple[ApiServer, str, str], tmp_path: P
     assert "rack r1" in page and "rack r2" in page
     assert 'id="host-h1"' in page and 'data-state="established"' in page
     assert 'class="badge down" data-state="down"' in page and "hold timer expired" in page
+    assert 'class="badge none" data-state="unknown"' in page and "192.0.2.250 never reported" in page
+    assert 'class="badge stale" data-state="stale"' in page and "stale: reported" in page
     assert 'id="trace"' in page and "web-1" in page and "10.244.0.0/26" in page
     assert "pods" in page and "1 / 256" in page
     shot = tmp_path / "ui.png"

@@ -116,4 +116,4 @@ async def get_advertisements(
 def report_peer_status(name: str, body: StatusReport, session: WriteSession) -> dict[str, int]:
     """The host's speaker reports every session it has (the full set replaces the last)."""
     reports = [peer_status.SessionReport(**s.model_dump()) for s in body.sessions]
-    return {"sessions": peer_status.report(session, name, reports)}
+    return {"sessions": peer_status.report(session, name, reports, body.interval_seconds)}

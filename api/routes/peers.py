@@ -49,11 +49,9 @@ def list_peers(session: ReadSession) -> list[PeerPublic]:
 
 @router.get("/status")
 def list_peer_status(session: ReadSession, host: str | None = None) -> list[PeerStatusPublic]:
-    """Every (host, peer) session as the hosts' speakers last reported it."""
-    return [
-        PeerStatusPublic.model_validate(peer_status.as_dict(h, s))
-        for h, s in peer_status.list_status(session, host)
-    ]
+    """Every (host, peer) session the controller intends or a host reports: ``unknown``
+    until reported, ``stale`` once the host's reports stop."""
+    return [PeerStatusPublic.model_validate(s) for s in peer_status.sessions(session, host)]
 
 
 @router.get("/{name}")

@@ -74,19 +74,29 @@ class SessionReportIn(Strict):
 
 class StatusReport(Strict):
     sessions: list[SessionReportIn] = Field(max_length=1024)
+    interval_seconds: float = Field(
+        default=5.0, gt=0, le=3600,
+        description="How often this agent reports: three intervals without one make it stale.",
+    )  # fmt: skip
 
 
 class PeerStatusPublic(Public):
+    """One session: what the controller intends joined with what the host last reported."""
+
     host: str
     rack: str | None
+    peer: str | None = Field(description="The configured peer's name; null if not configured.")
+    configured: bool = Field(description="The controller says this host should have it.")
     peer_address: str
     peer_asn: int | None
-    state: str
+    state: str = Field(description='The reported BGP state; "unknown" until first reported.')
     since: dt.datetime | None
     last_error: str | None
     prefixes_sent: int
     prefixes_received: int
     updates_sent: int
     updates_received: int
-    reported_at: dt.datetime
-    report_age_seconds: float
+    reported_at: dt.datetime | None
+    report_age_seconds: float | None
+    stale: bool = Field(description="The last report is older than three report intervals.")
+    established: bool = Field(description="Reported established, and not stale.")

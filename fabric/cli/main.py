@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from bgp.options import HELP as INJECTOR_HELP
 from bgp.options import InjectorOptions
-from fabric.cli import cni, hosts, ipam, ips, lab, peers, pools, routers, tokens
+from fabric.cli import cni, hosts, ipam, ips, lab, peers, pools, routers, systemd, tokens
 from fabric.cli.common import JsonOpt
 from fabric.cli.output import err_console
 from fabric.client.api import DEFAULT_API, ApiError, Client
@@ -34,6 +34,7 @@ app.add_typer(ipam.app, name="ipam")
 app.add_typer(routers.app, name="router")
 app.add_typer(lab.app, name="lab")
 app.add_typer(cni.app, name="cni")
+app.add_typer(systemd.app, name="systemd")
 app.command("tor-config")(routers.tor_config)
 app.add_typer(tokens.app, name="token")
 app.command("audit")(tokens.audit)
@@ -71,7 +72,10 @@ def peers_status(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Only this host.")] = None,
     rack: Annotated[str | None, typer.Option(help="Only hosts with this rack label.")] = None,
-    state: Annotated[str | None, typer.Option(help="Only sessions in this state.")] = None,
+    state: Annotated[
+        str | None,
+        typer.Option(help="Only sessions in this state (established, down, stale, unknown, …)."),
+    ] = None,
     watch: Annotated[
         float | None, typer.Option(help="Refresh in place every this many seconds.")
     ] = None,
@@ -204,7 +208,9 @@ def serve(
 def agent(
     ctx: typer.Context,
     api: Annotated[str, typer.Option(envvar="FABRIC_API_URL", help="The controller API.")],
-    host: Annotated[str, typer.Option(help="This host's name in the controller.")],
+    host: Annotated[
+        str, typer.Option(envvar="FABRIC_HOST", help="This host's name in the controller.")
+    ],
     state_dir: Annotated[Path, typer.Option(help="Where exabgp.conf, logs and pids go.")] = Path(
         "/var/lib/routed-fabric"
     ),

@@ -33,12 +33,14 @@ STATUS_COLUMNS = [
     ("rack", field("rack")),
     ("peer", field("peer_address")),
     ("asn", field("peer_asn")),
-    ("state", field("state")),
+    ("state", lambda r: f"{r['state']} (stale)" if r["stale"] else r["state"]),
     ("since", field("since")),
     ("sent", field("prefixes_sent")),
     ("received", field("prefixes_received")),
     ("last error", field("last_error")),
-    ("report age", lambda r: f"{r['report_age_seconds']:.0f}s"),
+    ("report age", lambda r: "never" if r["report_age_seconds"] is None
+                             else f"{r['report_age_seconds']:.0f}s"),
+    ("configured as", lambda r: r["peer"] or "(not configured)"),
 ]
 PasswordFile = Annotated[
     Path | None,
@@ -137,7 +139,10 @@ def delete(ctx: typer.Context, name: str) -> None:
 
 
 def status_style(row: dict[str, Any]) -> str:
-    return "green" if row["state"] == "established" else "red"
+    """Green: established and fresh; yellow: a stale or missing report; red: not established."""
+    if row["established"]:
+        return "green"
+    return "yellow" if row["stale"] or row["state"] == "unknown" else "red"
 
 
 def status_rows(
@@ -146,27 +151,33 @@ def status_rows(
     rows: list[dict[str, Any]] = client(ctx).get("/v1/peers/status", host=host)
     return [
         r for r in rows
-        if (rack is None or r.get("rack") == rack) and (state is None or r["state"] == state)
+        if (rack is None or r.get("rack") == rack) and (state is None or state_of(r) == state)
     ]  # fmt: skip
 
 
-def summary_line(rows: list[dict[str, Any]], configured: int | None = None) -> str:
-    """``3 established of 4``; with no report at all, how many peers wait for one."""
-    if not rows and configured:
-        return f"{configured} peer{'s' if configured != 1 else ''} configured, none reported yet"
-    up = sum(1 for r in rows if r["state"] == "established")
-    return f"{up} established of {len(rows)}"
+def state_of(row: dict[str, Any]) -> str:
+    """What ``--state`` matches: ``stale`` for a stale report, else the reported state."""
+    return "stale" if row["stale"] else str(row["state"])
 
 
-def configured_peers(ctx: typer.Context, host: str | None) -> int:
-    path = f"/v1/hosts/{host}/peers" if host else "/v1/peers"
-    return len(client(ctx).get(path))
+def summary_line(rows: list[dict[str, Any]]) -> str:
+    """``3 established of 4, 1 never reported``: the sessions that are not up, by why."""
+    up = sum(1 for r in rows if r["established"])
+    line = f"{up} established of {len(rows)}"
+    for why, count in (
+        ("stale", sum(1 for r in rows if r["stale"])),
+        ("never reported", sum(1 for r in rows if r["state"] == "unknown")),
+        ("not configured", sum(1 for r in rows if not r["configured"])),
+    ):
+        if count:
+            line += f", {count} {why}"
+    return line
 
 
-def status_view(rows: list[dict[str, Any]], configured: int | None = None) -> Group:
-    up = sum(1 for r in rows if r["state"] == "established")
+def status_view(rows: list[dict[str, Any]]) -> Group:
+    up = sum(1 for r in rows if r["established"])
     colour = "green" if rows and up == len(rows) else "red"
-    summary = Text(summary_line(rows, configured), style=colour)
+    summary = Text(summary_line(rows), style=colour)
     return Group(render_table(rows, STATUS_COLUMNS, "BGP sessions", status_style), summary)
 
 
@@ -184,15 +195,14 @@ def show_status(
     if as_json:
         print_json(rows)
         return
-    configured = configured_peers(ctx, host) if not rows else None
     if not console.is_terminal:  # a pipe: whole plain lines, the summary as a comment
         table(rows, STATUS_COLUMNS, title="BGP sessions")
-        print(f"# {summary_line(rows, configured)}")
+        print(f"# {summary_line(rows)}")
         return
     if not watch:
-        console.print(status_view(rows, configured), soft_wrap=True)
+        console.print(status_view(rows), soft_wrap=True)
         return
-    with Live(status_view(rows, configured), console=console, screen=False) as live:
+    with Live(status_view(rows), console=console, screen=False) as live:
         try:
             while True:
                 time.sleep(watch)

@@ -31,8 +31,11 @@ class AgentApi:
         data: dict[str, Any] = r.json()
         return data
 
-    def report(self, sessions: list[dict[str, Any]]) -> None:
-        r = self._http.put(f"/v1/hosts/{self.host}/peers/status", json={"sessions": sessions})
+    def report(self, sessions: list[dict[str, Any]], interval: float) -> None:
+        """Every session of this host; ``interval``: how often we report (the API calls a
+        report three intervals old stale)."""
+        body = {"sessions": sessions, "interval_seconds": interval}
+        r = self._http.put(f"/v1/hosts/{self.host}/peers/status", json=body)
         r.raise_for_status()
 
     def report_routes(self, body: dict[str, Any]) -> None:

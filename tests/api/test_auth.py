@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
+from api.auth import OPEN, permission_for
 from tests.harness.servers import ApiServer
 
 pytestmark = pytest.mark.api
@@ -79,6 +80,38 @@ def test_roles(
     if code:
         assert r.json()["code"] == code
     assert "s3cret-pw" not in r.text or (role, path) == ("agent", "/v1/hosts/h1/speaker")
+
+
+def test_the_openapi_description_declares_the_token_per_route(fabric: TestClient) -> None:
+    """/docs gets its Authorize button and generated clients send the token: a bearer scheme,
+    on every operation but the open ones, with the permission the policy table gives it."""
+    schema = fabric.get("/openapi.json").json()
+    bearer = schema["components"]["securitySchemes"]["bearer"]
+    assert (bearer["type"], bearer["scheme"]) == ("http", "bearer")
+    seen = 0
+    for path, operations in schema["paths"].items():
+        for method, op in operations.items():
+            if path in OPEN:
+                assert op["security"] == [], (method, path)
+                continue
+            seen += 1
+            assert op["security"] == [{"bearer": []}], (method, path)
+            assert op["x-fabric-permission"] == permission_for(method.upper(), path)
+    assert seen > 20
+    allocate = schema["paths"]["/v1/allocations"]["post"]
+    assert "Needs `allocate`: roles admin, orchestrator." in allocate["description"]
+    assert fabric.get("/openapi.json").json() == schema  # built once, described once
+
+
+def test_the_roles_the_description_names_are_the_ones_let_in(fabric: TestClient) -> None:
+    schema = fabric.get("/openapi.json").json()
+    speaker = schema["paths"]["/v1/hosts/{name}/speaker"]["get"]["description"]
+    assert "roles admin, agent" in speaker and "orchestrator" not in speaker.split("Needs")[-1]
+    for role in ("viewer", "orchestrator"):
+        got = fabric.get("/v1/hosts/h1/speaker", headers=token(fabric, f"d-{role}", role))
+        assert got.status_code == 403, role
+    agent = token(fabric, "d-agent", "agent", "h1")
+    assert fabric.get("/v1/hosts/h1/speaker", headers=agent).status_code == 200
 
 
 def test_secret_shown_once_stored_hashed_and_revocation_is_immediate(

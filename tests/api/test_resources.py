@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -233,3 +235,43 @@ def test_peer_status_report_and_list(client: TestClient) -> None:
     bad = {"sessions": [{"peer_address": "192.0.2.254", "state": "dancing"}]}
     assert client.put("/v1/hosts/h1/peers/status", json=bad).status_code == 422
     assert client.put("/v1/hosts/nope/peers/status", json=report).json()["code"] == "host_not_found"
+
+
+def _metric(client: TestClient, name: str, **labels: str) -> float | None:
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(f"{name}{{{want}}} ") or (not labels and line.startswith(f"{name} ")):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def test_peer_status_is_intent_joined_with_reports(client: TestClient) -> None:
+    """Every intended session appears (unknown until reported); a report from a session the
+    controller does not intend appears too; a report three intervals old is stale."""
+    seed(client)
+    tor = {"name": "tor", "address": "192.0.2.254", "asn": 65100}
+    assert client.post("/v1/peers", json=tor).status_code == 201
+    up = {"peer_address": "192.0.2.254", "state": "established", "prefixes_sent": 3}
+    old = {"peer_address": "192.0.2.99", "state": "active"}
+    report = {"sessions": [up, old], "interval_seconds": 0.2}
+    assert client.put("/v1/hosts/h1/peers/status", json=report).status_code == 200
+    rows = {(r["host"], r["peer_address"]): r for r in client.get("/v1/peers/status").json()}
+    assert set(rows) == {("h1", "192.0.2.254"), ("h1", "192.0.2.99"), ("h2", "192.0.2.254")}
+    h1 = rows[("h1", "192.0.2.254")]
+    assert (h1["peer"], h1["configured"], h1["established"], h1["stale"]) == ("tor", True, True, False)
+    stray = rows[("h1", "192.0.2.99")]
+    assert (stray["peer"], stray["configured"], stray["state"]) == (None, False, "active")
+    never = rows[("h2", "192.0.2.254")]
+    assert (never["state"], never["reported_at"], never["report_age_seconds"]) == ("unknown", None, None)
+    assert (never["peer"], never["peer_asn"], never["established"]) == ("tor", 65100, False)
+    assert _metric(client, "fabric_bgp_session_up", host="h1", peer="192.0.2.254") == 1.0
+    assert _metric(client, "fabric_bgp_sessions", state="unknown") == 1.0
+    assert _metric(client, "fabric_agent_report_age_seconds", host="h1") is not None
+    assert _metric(client, "fabric_agent_report_age_seconds", host="h2") is None  # never reported
+    time.sleep(0.7)  # three intervals of 0.2 s and then some: the agent has gone quiet
+    h1 = next(r for r in client.get("/v1/peers/status?host=h1").json() if r["peer"] == "tor")
+    assert (h1["state"], h1["stale"], h1["established"]) == ("established", True, False)
+    assert _metric(client, "fabric_bgp_session_up", host="h1", peer="192.0.2.254") == 0.0
+    assert _metric(client, "fabric_bgp_sessions", state="stale") == 2.0
+    assert _metric(client, "fabric_bgp_sessions", state="established") is None
+    assert client.put("/v1/hosts/h1/peers/status", json={**report, "interval_seconds": 0}).status_code == 422
