@@ -23,8 +23,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import select
 
-from fabric import peer_status, pools
+from fabric import peer_status, pools, routers
 from fabric.models import Host, HostRoutes
+from fabric.render import router_config
 from fabric.store.database import Database
 
 if TYPE_CHECKING:
@@ -50,6 +51,11 @@ class FabricCollector(Collector):
             "Sessions by state as the hosts report them; stale and unknown (never reported)"
             " counted as such",
             labels=["state"],
+        )
+        in_sync = GaugeMetricFamily(
+            "fabric_router_config_in_sync",
+            "1 if the configuration the router's tor-sync applied is the one it would get now",
+            labels=["router"],
         )
         report_age = GaugeMetricFamily(
             "fabric_agent_report_age_seconds",
@@ -84,6 +90,11 @@ class FabricCollector(Collector):
                     ages[host] = min(ages.get(host, age), age)
             for host, newest in sorted(ages.items()):
                 report_age.add_metric([host], newest)
+            for router in routers.list_routers(session):
+                applied = routers.applied_of(session, router)
+                if applied is not None:
+                    same = router_config.desired_digest(session, applied) == applied.digest
+                    in_sync.add_metric([router.name], 1.0 if same else 0.0)
             joined = select(Host.name, HostRoutes).join(HostRoutes, HostRoutes.host_id == Host.id)
             for host, r in session.execute(joined):
                 announced.add_metric([host], len(r.announced))
@@ -95,7 +106,8 @@ class FabricCollector(Collector):
             by_state.add_metric([state], count)
         waiters = GaugeMetricFamily("fabric_longpoll_waiters", "Long-polls held by this replica")
         waiters.add_metric([], self.hub.waiting)
-        yield from (up, by_state, report_age, sent, received, announced, allocated, free, waiters)
+        yield from (up, by_state, report_age, in_sync, sent, received, announced, allocated, free)
+        yield waiters
 
 
 class ApiMetrics:

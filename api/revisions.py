@@ -39,6 +39,9 @@ def answer_body(state: DesiredState) -> bytes:
     return DesiredStatePublic.model_validate(state).model_dump_json().encode()
 
 
+ANY = "*"  # the waiters for any change at all: no host is named so
+
+
 class RevisionHub:
     def __init__(self, db: Database, poll_seconds: float) -> None:
         self.db = db
@@ -98,6 +101,11 @@ class RevisionHub:
         else:
             self.revision = max(self.revision, revision)
 
+    def interest_any(self) -> asyncio.Future[bytes | None]:
+        """Interest in the next change of anything (a router's configuration follows many
+        hosts): resolved with None, the waiter reads for itself."""
+        return self.interest(ANY)
+
     def interest(self, host: str) -> asyncio.Future[bytes | None]:
         """Register interest in a host before reading its state, so no change slips between."""
         future = self._waiting.get(host)
@@ -140,8 +148,11 @@ class RevisionHub:
                     continue
                 self.revision = max(self.revision, revision)
                 continue
+            moved = revision > self.revision
             self.revision = max(self.revision, revision)
             self.seen_at = seen_at
+            if moved:
+                changed = [*changed, ANY]
             for name in changed:
                 future = self._waiting.pop(name, None)
                 if future is not None and not future.done():

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from fabric.models import AuditEntry, Base
 
-SKIP_TABLES = {"fabric_state", "peer_status", "host_routes", "audit_log"}
+SKIP_TABLES = {"fabric_state", "peer_status", "host_routes", "router_applied", "audit_log"}
 SECRET_COLUMNS = {"password", "token_hash"}
 BOOKKEEPING = {"hosts": {"revision"}, "blocks": {"allocated"}}
 KEY_COLUMNS = ("name", "address", "cidr")

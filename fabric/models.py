@@ -213,6 +213,27 @@ class Router(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
+class RouterApplied(Base):
+    """What a router's tor-sync last applied (and its last refusal): reports, not desired state,
+    so neither audited nor revisioned, as peer status."""
+
+    __tablename__ = "router_applied"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    router_id: Mapped[int] = mapped_column(
+        ForeignKey("routers.id", ondelete="CASCADE"), nullable=False, unique=True
+    )
+    format: Mapped[str] = mapped_column(String(8), nullable=False)
+    filters: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    revision: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    applied_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    error_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    router: Mapped[Router] = relationship()
+
+
 class ApiToken(Base):
     """A bearer token: only its SHA-256 is stored (tokens are 256-bit random, not passwords)."""
 

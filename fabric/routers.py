@@ -10,6 +10,7 @@ without a second record to keep in step.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from fabric.errors import AlreadyExists, InvalidInput
 from fabric.hosts import list_hosts
-from fabric.models import Allocation, Block, Host, Router
+from fabric.models import Allocation, Block, Host, Router, RouterApplied, utcnow
 from fabric.named import by_name
 from fabric.peers import peers_for_host
 from fabric.validation import parse_address, validate_asn, validate_name
@@ -116,6 +117,44 @@ def create_router(
     session.add(router)
     session.flush()
     return router
+
+
+def config_digest(text: str) -> str:
+    """What tor-sync and the API compare: the rendered configuration's SHA-256."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def report_applied(
+    session: Session,
+    name: str,
+    *,
+    format: str,
+    filters: bool,
+    digest: str,
+    revision: int,
+    error: str | None = None,
+) -> RouterApplied:
+    """A router's tor-sync says what it applied (``error`` None) or refused to. A refusal
+    keeps the last applied configuration on record: the router still has it."""
+    router = get_router(session, name)
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise InvalidInput("The digest must be a SHA-256 in hex.", code="invalid_digest")
+    row = session.scalar(select(RouterApplied).where(RouterApplied.router_id == router.id))
+    if row is None:
+        row = RouterApplied(router_id=router.id, format=format, filters=filters)
+        session.add(row)
+    now = utcnow()
+    if error is None:
+        row.format, row.filters, row.digest, row.revision = format, filters, digest, revision
+        row.applied_at, row.error, row.error_at = now, None, None
+    else:
+        row.error, row.error_at = error[:255], now
+    session.flush()
+    return row
+
+
+def applied_of(session: Session, router: Router) -> RouterApplied | None:
+    return session.scalar(select(RouterApplied).where(RouterApplied.router_id == router.id))
 
 
 def delete_router(session: Session, name: str) -> None:

@@ -26,7 +26,7 @@ def install(tmp_path: Path, kind: str, *extra: str) -> Path:
     return tmp_path / "u" / f"routed-fabric-{kind}.service"
 
 
-@pytest.mark.parametrize(("kind", "most"), [("api", 2.0), ("agent", 4.0)])
+@pytest.mark.parametrize(("kind", "most"), [("api", 2.0), ("agent", 4.0), ("tor-sync", 4.0)])
 def test_units_verify_and_are_hardened(tmp_path: Path, kind: str, most: float) -> None:
     if ANALYZE is None:
         pytest.fail("systemd-analyze is missing (Debian's systemd package has it)")
@@ -54,4 +54,4 @@ def test_show_prints_the_unit_and_refuses_an_unknown_kind() -> None:
     shown = CliRunner().invoke(app, ["systemd", "show", "api"])
     assert shown.exit_code == 0 and "DynamicUser=yes" in shown.output
     bad = CliRunner().invoke(app, ["systemd", "show", "router"])
-    assert bad.exit_code == 2 and "choose api or agent" in bad.output
+    assert bad.exit_code == 2 and "choose api, agent or tor-sync" in bad.output

@@ -30,6 +30,30 @@ class NeighborPublic(Public):
     password_set: bool
 
 
+class AppliedReport(Strict):
+    """What a router's tor-sync applied (``error`` null), or could not apply and why."""
+
+    format: Literal["frr", "bird"]
+    filters: bool
+    digest: str = Field(min_length=64, max_length=64, description="SHA-256 of the text, in hex.")
+    revision: int = Field(ge=0, le=2**63 - 1)
+    error: str | None = Field(default=None, max_length=1024)
+
+
+class AppliedPublic(Public):
+    """The configuration the router's tor-sync applied, against what it would get now."""
+
+    format: str
+    filters: bool
+    applied_digest: str | None
+    applied_revision: int | None
+    applied_at: dt.datetime | None
+    desired_digest: str
+    in_sync: bool
+    error: str | None = Field(description="Why the last configuration offered was not applied.")
+    error_at: dt.datetime | None
+
+
 class RouterPublic(Public):
     name: str
     role: str
@@ -38,3 +62,6 @@ class RouterPublic(Public):
     interfaces: list[InterfaceSpec]
     neighbors: list[NeighborPublic]
     created_at: dt.datetime
+    config: AppliedPublic | None = Field(
+        default=None, description="What tor-sync applied; null when no tor-sync reported."
+    )

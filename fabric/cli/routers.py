@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -19,7 +20,19 @@ ROUTER_COLUMNS = [
     ("router id", field("router_id")),
     ("interfaces", lambda r: [f"{i['name']} {i['address']}" for i in r["interfaces"]]),
     ("neighbours", lambda r: [f"{n['name']} {n['address']} AS{n['asn']}" for n in r["neighbors"]]),
+    ("config", lambda r: config_state(r.get("config"))),
 ]
+
+
+def config_state(applied: dict[str, Any] | None) -> str:
+    """Applied against desired, as tor-sync reported it."""
+    if applied is None:
+        return "no tor-sync"
+    state = "in sync" if applied["in_sync"] else "behind"
+    line = f"{state} (applied revision {applied['applied_revision']})"
+    if applied["error"]:
+        line += f"; last refused: {applied['error']}"
+    return line
 
 
 @app.command("list")
@@ -62,3 +75,45 @@ def tor_config(
         return
     output.write_text(text)
     console.print(f"{tor}: {format} configuration written to {output}")
+
+
+def tor_sync(
+    ctx: typer.Context,
+    router: Annotated[str, typer.Option(help="The router this runs for.")],
+    config: Annotated[
+        Path, typer.Option(help="Its configuration file (FRR: frr.conf; BIRD: bird.conf).")
+    ] = Path("/etc/frr/frr.conf"),
+    format: Annotated[str, typer.Option(help="frr or bird.")] = "frr",
+    filters: Annotated[
+        bool, typer.Option(help="Inbound prefix filters from IPAM ownership.")
+    ] = True,
+    vty_socket: Annotated[
+        Path | None, typer.Option(help="FRR's vty directory, when not the default.")
+    ] = None,
+    bird_socket: Annotated[Path | None, typer.Option(help="BIRD's control socket.")] = None,
+    wait: Annotated[float, typer.Option(help="Seconds each long-poll is held.")] = 30.0,
+) -> None:
+    """Keep the router's configuration in step with IPAM: follow its rendering by long-poll,
+    apply each change (FRR: frr-reload.py then clear bgp * soft in; BIRD: birdc configure),
+    check it took, report what was applied. Stops on SIGTERM or Ctrl-C; the router keeps what
+    it has."""
+    import logging
+    import signal
+
+    from bgp.tor_sync import Applier, BirdApplier, FrrApplier, TorSync
+    from fabric.client.router import RouterApi
+
+    if format not in ("frr", "bird"):
+        raise typer.BadParameter("choose frr or bird", param_hint="--format")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    applier: Applier = (
+        FrrApplier(config, vty_socket) if format == "frr" else BirdApplier(config, bird_socket)
+    )
+    api = RouterApi(ctx.find_root().params["api"], router, format=format, filters=filters,
+                    access=ctx.find_root().obj["access"])  # fmt: skip
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    TorSync(api, applier, stopping, wait=wait).run()
+

@@ -17,7 +17,7 @@ import typer
 
 from fabric.cli.output import console
 
-app = typer.Typer(help="systemd units for the API and the agent.", no_args_is_help=True)
+app = typer.Typer(help="systemd units for the API, the agent and tor-sync.", no_args_is_help=True)
 
 # Shared by both units: what a network daemon of ours never needs.
 HARDENING = """\
@@ -94,14 +94,38 @@ RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK
 [Install]
 WantedBy=multi-user.target
 """,
+    "tor-sync": """\
+[Unit]
+Description=routed-fabric tor-sync (this router's configuration kept in step with IPAM)
+After=network-online.target frr.service
+Wants=network-online.target
+
+[Service]
+Type=exec
+# FABRIC_API_URL, FABRIC_TOKEN_FILE (an admin token: the configuration holds BGP passwords),
+# FABRIC_ROUTER
+EnvironmentFile=/etc/routed-fabric/tor-sync.env
+ExecStart={fabricctl} tor-sync --router ${{FABRIC_ROUTER}} --config /etc/frr/frr.conf
+Restart=always
+RestartSec=2
+# frr-reload.py and vtysh write /etc/frr and talk to FRR's vty sockets.
+ReadWritePaths=/etc/frr /run/frr /var/run/frr
+CapabilityBoundingSet=CAP_DAC_OVERRIDE CAP_CHOWN CAP_FOWNER
+RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
+{hardening}
+[Install]
+WantedBy=multi-user.target
+""",
 }
 ENV_FILES = {
     "api": "# FABRIC_DATABASE_URL=postgresql://fabric@db.example.net/fabric\n"
     "# FABRIC_LISTEN_HOST=0.0.0.0\n",
     "agent": "FABRIC_API_URL=http://controller:8080\nFABRIC_HOST={host}\n"
     "FABRIC_TOKEN_FILE=/etc/routed-fabric/agent.token\n",
+    "tor-sync": "FABRIC_API_URL=http://controller:8080\nFABRIC_ROUTER={host}\n"
+    "FABRIC_TOKEN_FILE=/etc/routed-fabric/tor-sync.token\n",
 }
-UNIT_NAMES = {"api": "routed-fabric-api.service", "agent": "routed-fabric-agent.service"}
+UNIT_NAMES = {kind: f"routed-fabric-{kind}.service" for kind in UNITS}
 
 
 def unit(kind: str, fabricctl: Path | None = None) -> str:
@@ -110,12 +134,12 @@ def unit(kind: str, fabricctl: Path | None = None) -> str:
     return UNITS[kind].format(fabricctl=binary, hardening=HARDENING)
 
 
-Kind = Annotated[str, typer.Argument(help="api or agent", metavar="KIND")]
+Kind = Annotated[str, typer.Argument(help="api, agent or tor-sync", metavar="KIND")]
 
 
 def _kind(kind: str) -> str:
     if kind not in UNITS:
-        raise typer.BadParameter("choose api or agent", param_hint="KIND")
+        raise typer.BadParameter("choose api, agent or tor-sync", param_hint="KIND")
     return kind
 
 
@@ -134,7 +158,9 @@ def install(
     env_dir: Annotated[Path, typer.Option(help="Where the environment file goes.")] = Path(
         "/etc/routed-fabric"
     ),
-    host: Annotated[str, typer.Option(help="The agent's host name (agent only).")] = "node1",
+    host: Annotated[
+        str, typer.Option(help="The agent's host, or tor-sync's router, name.")
+    ] = "node1",
 ) -> None:
     """Write the unit, and an environment file to fill in if there is none yet."""
     kind = _kind(kind)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from typing import Any
+
 from fastapi.testclient import TestClient
 
 LEAF = {
@@ -46,3 +50,67 @@ def test_bad_router_gets_a_clear_4xx(client: TestClient) -> None:
         "/v1/routers", json={**LEAF, "interfaces": [{"name": "eth1", "address": "nope/31"}]}
     )
     assert bad_iface.status_code == 422 and bad_iface.json()["code"] == "invalid_interfaces"
+
+
+def _seed_leaf(client: TestClient) -> None:
+    client.post("/v1/pools", json={"name": "p", "cidr": "10.244.0.0/24", "block_size": 28})
+    assert client.post("/v1/routers", json=LEAF).status_code == 201
+    client.post("/v1/hosts", json={"name": "h1", "address": "10.1.1.1", "asn": 65001})
+    client.post("/v1/peers", json={"name": "p1", "address": "10.1.1.0", "asn": 65101,
+                                   "scope": "host", "host": "h1"})  # fmt: skip
+
+
+def test_config_long_poll_answers_when_the_rendering_changes(client: TestClient) -> None:
+    """tor-sync's long-poll: held while the rendering is the one it has (an allocation inside a
+    block the host holds changes nothing for the ToR), answered once a new block is claimed."""
+    _seed_leaf(client)
+    client.post("/v1/allocations", json={"host": "h1", "handle": "a0"})
+    first = client.get("/v1/routers/leaf1/config")
+    digest = first.headers["X-Fabric-Config-Digest"]
+    assert first.headers["ETag"] == f'"{digest}"' and len(digest) == 64
+    got: dict[str, Any] = {}
+
+    def poll() -> None:
+        started = time.monotonic()
+        got["answer"] = client.get("/v1/routers/leaf1/config", params={"digest": digest, "wait": 10})
+        got["elapsed"] = time.monotonic() - started
+
+    waiter = threading.Thread(target=poll)
+    waiter.start()
+    time.sleep(0.3)
+    client.post("/v1/allocations", json={"host": "h1", "handle": "a1"})  # same block
+    time.sleep(0.5)
+    assert waiter.is_alive()  # woken, rendered the same, held again
+    for i in range(2, 20):  # past the first /28: a second block, a new prefix-list entry
+        client.post("/v1/allocations", json={"host": "h1", "handle": f"a{i}"})
+    waiter.join(5)
+    assert not waiter.is_alive()
+    answer = got["answer"]
+    assert answer.status_code == 200
+    assert answer.headers["X-Fabric-Config-Digest"] != digest and "10.244.0.16/28" in answer.text
+    assert int(answer.headers["X-Fabric-Revision"]) > int(first.headers["X-Fabric-Revision"])
+    timed_out = client.get("/v1/routers/leaf1/config", params={
+        "digest": answer.headers["X-Fabric-Config-Digest"], "wait": 0.3})  # fmt: skip
+    assert timed_out.headers["X-Fabric-Config-Digest"] == answer.headers["X-Fabric-Config-Digest"]
+
+
+def test_applied_reports_say_in_sync_or_behind(client: TestClient) -> None:
+    _seed_leaf(client)
+    config = client.get("/v1/routers/leaf1/config")
+    report = {"format": "frr", "filters": True, "revision": int(config.headers["X-Fabric-Revision"]),
+              "digest": config.headers["X-Fabric-Config-Digest"]}  # fmt: skip
+    assert client.get("/v1/routers/leaf1").json()["config"] is None
+    state = client.put("/v1/routers/leaf1/applied", json=report).json()["config"]
+    assert state["in_sync"] and state["applied_digest"] == report["digest"] and state["error"] is None
+    assert "fabric_router_config_in_sync{router=\"leaf1\"} 1.0" in client.get("/metrics").text
+    for i in range(20):  # a second block: the router is now behind
+        client.post("/v1/allocations", json={"host": "h1", "handle": f"b{i}"})
+    state = client.get("/v1/routers/leaf1").json()["config"]
+    assert not state["in_sync"] and state["desired_digest"] != report["digest"]
+    assert "fabric_router_config_in_sync{router=\"leaf1\"} 0.0" in client.get("/metrics").text
+    refused = {**report, "digest": "f" * 64, "error": "frr-reload.py failed (1): boom"}
+    state = client.put("/v1/routers/leaf1/applied", json=refused).json()["config"]
+    assert state["error"].startswith("frr-reload.py failed") and state["applied_digest"] == report["digest"]
+    bad = client.put("/v1/routers/leaf1/applied", json={**report, "digest": "xyz"})
+    assert bad.status_code == 422
+    assert client.put("/v1/routers/nope/applied", json=report).json()["code"] == "router_not_found"

@@ -19,12 +19,15 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from fabric.lab import containers
 from fabric.lab import deploy as lab_deploy
-from fabric.lab.demo import FABRICCTL, Fabric
+from fabric.lab.demo import API, FABRICCTL, Fabric
 from fabric.lab.netns import Lab, namespaces, pids_in, sh, wait_for
+from fabric.lab.runtime import address_of
 from fabric.lab.topology import load
 
 REPO = Path(__file__).resolve().parents[2]
@@ -140,6 +143,91 @@ def test_leaves_reach_the_other_rack_over_both_spines(fabric: LeafSpine) -> None
             return hops if all(hops.get(b) == spines[leaf] for b in blocks) else None
 
         wait_for(f"{leaf} to have two next hops for {sorted(blocks)}", ecmp, 30)
+
+
+LATE_POOL, LATE_CIDR = "late", "10.250.0.0/24"  # claimed by h3 only after tor-sync runs
+
+
+def _quick_ping(fabric: LeafSpine, ns: str, address: str) -> bool:
+    """One echo, given up on after 0.2 s: a time to reachability measured to ~0.2 s."""
+    return fabric.workloads.run(ns, "ping", "-c", "1", "-W", "0.2", address, check=False).returncode == 0
+
+
+def _prefix_lists(fabric: LeafSpine, leaf: str) -> str:
+    return "\n".join(line for line in fabric.vtysh(leaf, "show running-config").splitlines()
+                     if "prefix-list" in line)  # fmt: skip
+
+
+def _configs(fabric: LeafSpine) -> dict[str, dict[str, Any] | None]:
+    return {r["name"]: r["config"] for r in fabric.fabricctl("router", "list")}
+
+
+@pytest.fixture(scope="module")
+def tor_sync(fabric: LeafSpine) -> dict[str, subprocess.Popen[bytes]]:
+    """tor-sync on each leaf, in the leaf's namespace (it reaches the API over the fabric as the
+    leaf does), with filters on: the leaves' configs then come from the controller."""
+    token = fabric.topo.nodes["controller"].env["FABRIC_BOOTSTRAP_TOKEN"]
+    procs = {}
+    for leaf in RACKS:
+        run = lab_deploy.frr_run_dir(fabric.topo, leaf)
+        procs[leaf] = fabric.workloads.spawn(
+            fabric.topo.namespace(leaf),
+            [*FABRICCTL, "--api", API, "tor-sync", "--router", leaf, "--config",
+             str(run / "frr.conf"), "--vty-socket", str(run), "--wait", "10"],
+            fabric.workloads.workdir / f"tor-sync-{leaf}.log", {"FABRIC_TOKEN": token},
+        )  # fmt: skip
+    wait_for("both leaves' tor-sync to apply the filtered configuration",
+             lambda: all(c and c["in_sync"] for c in (_configs(fabric)[leaf] for leaf in RACKS)),
+             60)  # fmt: skip
+    return procs
+
+
+def test_tor_sync_puts_the_filters_on_and_keeps_every_pair_reachable(
+    fabric: LeafSpine, tor_sync: dict[str, subprocess.Popen[bytes]]
+) -> None:
+    for leaf, hosts in RACKS.items():
+        lists = _prefix_lists(fabric, leaf)
+        assert all(f"prefix-list host-{h}-in seq" in lists for h in hosts), lists
+    wait_for("every container to reach every other, filters on", lambda: not _unreachable(fabric),
+             60, 1)  # fmt: skip
+
+
+def test_a_new_block_is_let_in_by_itself_and_a_release_shrinks_the_filter(
+    fabric: LeafSpine, tor_sync: dict[str, subprocess.Popen[bytes]]
+) -> None:
+    """h3 claims a block the filters have never seen: its container is reachable from the
+    other rack within 2 s, with no human step; the pool going away takes it out again."""
+    fabric.fabricctl("pool", "create", LATE_POOL, LATE_CIDR, "--block-size", "28")
+    network = containers.host_network(API, fabric.cni_token(), "h3", pools=[LATE_POOL])
+    ns, result = containers.start(fabric.topo, "h3", "late1", network)
+    added = time.monotonic()
+    address = address_of(result)
+    src_ns = fabric.containers["h1c1"][0]
+    wait_for("h1c1 to reach the container in h3's new block",
+             lambda: _quick_ping(fabric, src_ns, address), 20, 0.01)  # fmt: skip
+    took = time.monotonic() - added
+    print(f"\nnew block on h3: reachable from rack 1 {took:.2f} s after the ADD returned")
+    assert "10.250.0.0/28" in _prefix_lists(fabric, "leaf2")
+    assert took < 2.0
+    containers.stop(fabric.topo, "h3", "late1", network)
+    fabric.fabricctl_text("pool", "delete", LATE_POOL)
+    wait_for("leaf2's filter to shrink", lambda: "10.250.0." not in _prefix_lists(fabric, "leaf2"),
+             20)  # fmt: skip
+    wait_for("both leaves in sync again",
+             lambda: all(c and c["in_sync"] for c in (_configs(fabric)[leaf] for leaf in RACKS)),
+             20)  # fmt: skip
+
+
+def test_killing_tor_sync_leaves_the_router_as_it_was(
+    fabric: LeafSpine, tor_sync: dict[str, subprocess.Popen[bytes]]
+) -> None:
+    before = _prefix_lists(fabric, "leaf1")
+    proc = tor_sync["leaf1"]
+    proc.kill()  # by PID
+    proc.wait(10)
+    time.sleep(1)
+    assert _prefix_lists(fabric, "leaf1") == before
+    assert not _unreachable(fabric)
 
 
 def test_a_spine_link_down_keeps_every_pair_reachable(fabric: LeafSpine) -> None:
