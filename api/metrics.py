@@ -57,6 +57,10 @@ class FabricCollector(Collector):
             "1 if the configuration the router's tor-sync applied is the one it would get now",
             labels=["router"],
         )
+        bfd_up = GaugeMetricFamily(
+            "fabric_bfd_session_up", "1 if the host reports the BFD session up (sessions with BFD)",
+            labels=["host", "peer"],
+        )
         report_age = GaugeMetricFamily(
             "fabric_agent_report_age_seconds",
             "Seconds since the host's agent last reported its sessions",
@@ -83,6 +87,9 @@ class FabricCollector(Collector):
                 up.add_metric([host, peer], 1.0 if s["established"] else 0.0)
                 sent.add_metric([host, peer], s["prefixes_sent"])
                 received.add_metric([host, peer], s["prefixes_received"])
+                if s["bfd_state"] is not None:
+                    fresh_up = s["bfd_state"] == "up" and not s["stale"]
+                    bfd_up.add_metric([host, peer], 1.0 if fresh_up else 0.0)
                 state = "stale" if s["stale"] else s["state"]
                 states[state] = states.get(state, 0) + 1
                 age = s["report_age_seconds"]
@@ -106,7 +113,8 @@ class FabricCollector(Collector):
             by_state.add_metric([state], count)
         waiters = GaugeMetricFamily("fabric_longpoll_waiters", "Long-polls held by this replica")
         waiters.add_metric([], self.hub.waiting)
-        yield from (up, by_state, report_age, in_sync, sent, received, announced, allocated, free)
+        yield from (up, by_state, bfd_up, report_age, in_sync, sent, received, announced)
+        yield from (allocated, free)
         yield waiters
 
 

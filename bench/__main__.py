@@ -1,11 +1,12 @@
-"""``python -m bench [ipam|scale|convergence|injection|cni|all] [--smoke]`` (``make bench``)."""
+"""``python -m bench [NAME ...|all] [--smoke]`` (``make bench``): ipam, scale, convergence,
+injection, cni, failover."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 
-NAMES = ("ipam", "scale", "convergence", "injection", "cni")
+NAMES = ("ipam", "scale", "convergence", "injection", "cni", "failover")
 
 
 def main(argv: list[str] | None = None) -> None:

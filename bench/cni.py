@@ -9,18 +9,13 @@ container so the machine's moods fall on both alike.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPO_ROOT, console, percentiles, save, show
+from bench.common import console, percentiles, save, show
 from bench.convergence import wait_route
 
-RACK = REPO_ROOT / "containerlab" / "rack.clab.yml"
 API = "http://10.0.255.1:8080"  # the rack's controller, as its hosts reach it
 def _timed(call: Any, *args: str) -> tuple[float, Any]:
     start = time.perf_counter()
@@ -68,29 +63,17 @@ def _measure(fabric: Any, count: int, base: Path) -> dict[str, list[float]]:
 
 def run(smoke: bool = False) -> dict[str, Any]:
     from fabric.lab import deploy as lab_deploy
-    from fabric.lab.demo import Fabric
-    from fabric.lab.netns import Lab, wait_for
-    from fabric.lab.topology import load
+    from fabric.lab.netns import wait_for
+    from tests.harness.labs import rack_lab
 
     count = 5 if smoke else 200
-    base = Path(tempfile.mkdtemp(prefix="rf-bench-cni-"))
-    os.chmod(base, 0o755)
-    os.environ["CLAB_LABDIR_BASE"] = str(base)
-    topo = load(RACK, f"rf{uuid.uuid4().hex[:6]}-cni")
-    fabric = Fabric(topo, Lab(base))
-    try:
-        lab_deploy.deploy(topo)
-        wait_for("the controller", lambda: len(fabric.hosts()) == 2, 60)
+    with rack_lab("cni", prefix="rf-bench-cni-") as (fabric, base):
+        topo = fabric.topo
         fabric.fabricctl_text("host", "update", "h1", "--mode", "host-routes")
         established = '"Established"'
         wait_for("h1's session", lambda: established in lab_deploy.vtysh(
             topo, "tor", "show bgp neighbors 10.0.1.1 json"), 60)  # fmt: skip
         samples = _measure(fabric, count, base)
-    finally:
-        fabric.workloads.destroy()
-        lab_deploy.destroy(topo)
-        os.environ.pop("CLAB_LABDIR_BASE", None)
-        shutil.rmtree(base, ignore_errors=True)
     stats = {k: percentiles(v) for k, v in samples.items()}
     ms = {k: {q: v * 1000 for q, v in s.items()} for k, s in stats.items()}
     rows = [

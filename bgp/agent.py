@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bgp import exabgp_runtime
+from bgp import bfd, exabgp_runtime
 from bgp.follower import Follower
 from bgp.metrics import AgentMetrics
 from bgp.options import InjectorOptions, InjectorRun
@@ -92,6 +92,9 @@ class Agent:
         self.reloads = 0
         self.metrics = AgentMetrics(state_dir)
         self.stopping = threading.Event()
+        self.bfdd = bfd.BfdDaemon(state_dir)
+        self.bfd_restarts = 0
+        self.speaker = Speaker(host=host, address="", asn=0, peers=[])
 
     @property
     def conf_path(self) -> Path:
@@ -124,6 +127,7 @@ class Agent:
             token_file=self.state_dir / "token" if self.access.token else None,
             ca_file=self.access.ca_file.resolve() if self.access.ca_file else None,
             options=self.options,
+            bfd_dir=self.bfdd.run,
         )
 
     def render(self, data: dict[str, Any]) -> str:
@@ -198,8 +202,38 @@ class Agent:
             if data is None:
                 continue
             new = self.render(data)
+            self.speaker = speaker_from(data)
+            self.apply_bfd()
             if new != self.config:
                 self.apply(new)
+
+    def apply_bfd(self) -> None:
+        """bfdd running with the speaker's BFD peers, once any peer has BFD (an empty
+        configuration after that, never a stop: the ToR would take a stop for a dead host)."""
+        if not (bfd.wanted(self.speaker) or self.bfdd.pid() is not None):
+            return
+        try:
+            done = self.bfdd.ensure(bfd.render(self.speaker))
+        except (OSError, subprocess.SubprocessError) as exc:
+            log.error("bfdd could not be configured: %s", exc)
+            return
+        log.info("bfdd %s (%d BFD peers)", done,
+                 sum(p.bfd_multiplier is not None for p in self.speaker.peers))  # fmt: skip
+
+    def supervise_bfd(self) -> None:
+        """bfdd started again when it dies, with back-off as ExaBGP is."""
+        backoff = 1.0
+        while not self.stopping.wait(1.0):
+            if not bfd.wanted(self.speaker) or self.bfdd.pid() is not None:
+                backoff = 1.0
+                continue
+            self.bfd_restarts += 1
+            self.metrics.bfd_restarts.inc()
+            log.warning("bfdd is not running; start %d (back-off %.0fs)", self.bfd_restarts,
+                        backoff)  # fmt: skip
+            self.apply_bfd()
+            self.stopping.wait(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX)
 
     def write_token(self) -> None:
         """Once per start: the injector reads it (0600) instead of taking it on argv."""
@@ -219,7 +253,10 @@ class Agent:
         if data is None:
             return
         self.config = self.render(data)
+        self.speaker = speaker_from(data)
+        self.apply_bfd()
         threading.Thread(target=self.watch_peers, daemon=True).start()
+        threading.Thread(target=self.supervise_bfd, daemon=True).start()
         backoff = 1.0
         while not self.stopping.is_set():
             started = time.monotonic()

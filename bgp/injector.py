@@ -22,11 +22,13 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 from bgp import exabgp_api, safety
 from bgp.ack_window import AckWindow
 from bgp.announcer import Announcer
+from bgp.bfd import BfdDaemon
 from bgp.follower import WAIT_SECONDS, Follower
 from bgp.metrics import InjectorMetrics
 from bgp.options import InjectorOptions, InjectorRun
@@ -62,8 +64,10 @@ class Injector:
         options: InjectorOptions | None = None,
         poll_wait: float = WAIT_SECONDS,
         metrics: InjectorMetrics | None = None,
+        bfd_dir: Path | None = None,
     ) -> None:
         self.options = options or InjectorOptions()
+        self.bfdd = BfdDaemon(bfd_dir.parent) if bfd_dir is not None else None
         self.metrics = metrics or InjectorMetrics(None)
         self.api, self.inp, self.kernel = api, inp, kernel
         self.stopping = threading.Event()
@@ -203,6 +207,7 @@ class Injector:
 
     def status(self) -> list[dict[str, Any]]:
         sent = len(self.announcer.announced)
+        bfd_states = self.bfdd.peers() if self.bfdd is not None else {}
         with self.lock:
             out = []
             for p in self.peers.values():
@@ -219,6 +224,7 @@ class Injector:
                         "prefixes_sent": sent if up else 0,
                         "prefixes_received": p.received,
                         "updates_received": p.updates_received,
+                        "bfd_state": bfd_states.get(p.address),
                     }
                 )
             return out
@@ -290,7 +296,7 @@ def main(argv: list[str] | None = None) -> None:
         kernel = RouteTable(IPRoute())
     api = AgentApi(run.api, run.host, access=Access.load(None, run.token_file, run.ca_file))
     Injector(
-        api, sys.stdout, sys.stdin, kernel=kernel, options=run.options,
+        api, sys.stdout, sys.stdin, kernel=kernel, options=run.options, bfd_dir=run.bfd_dir,
         metrics=InjectorMetrics(run.log_file.parent if run.log_file else None),
     ).run()  # fmt: skip
 

@@ -85,3 +85,7 @@ class AgentMetrics:
             "fabric_agent_exabgp_reloads", "In-place reloads on peer changes",
             registry=self.registry,
         )  # fmt: skip
+        self.bfd_restarts = Counter(
+            "fabric_agent_bfdd_restarts", "bfdd starts after it was found not running",
+            registry=self.registry,
+        )  # fmt: skip

@@ -37,6 +37,7 @@ class InjectorRun:
     token_file: Path | None = None  # a file, never the token itself on a command line
     ca_file: Path | None = None
     options: InjectorOptions = field(default_factory=InjectorOptions)
+    bfd_dir: Path | None = None  # bfdd's vty directory: the sessions' BFD state is read there
 
     def argv(self) -> list[str]:
         o = self.options
@@ -45,6 +46,7 @@ class InjectorRun:
             ("--log-file", self.log_file),
             ("--token-file", self.token_file),
             ("--ca-file", self.ca_file),
+            ("--bfd-dir", self.bfd_dir),
         ):
             if path is not None:
                 args += [flag, str(path)]
@@ -65,6 +67,7 @@ class InjectorRun:
         parser.add_argument("--log-file", type=Path)
         parser.add_argument("--token-file", type=Path, help="the agent's API token")
         parser.add_argument("--ca-file", type=Path, help="CA to verify the API's TLS certificate")
+        parser.add_argument("--bfd-dir", type=Path, help="bfdd's vty directory")
         parser.add_argument("--no-kernel", action="store_true", help=HELP["kernel"])
         parser.add_argument(
             "--require-kernel-route", action="store_true", help=HELP["require_kernel_route"]
@@ -81,4 +84,4 @@ class InjectorRun:
             kernel=not a.no_kernel,
             reconcile_seconds=a.reconcile_seconds,
         )
-        return cls(a.api, a.host, a.log_file, a.token_file, a.ca_file, options)
+        return cls(a.api, a.host, a.log_file, a.token_file, a.ca_file, options, a.bfd_dir)

@@ -162,6 +162,10 @@ class Peer(Base):
     # Write-only: stored for rendering speaker configs, never returned by the API.
     password: Mapped[str | None] = mapped_column(String(80), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    # BFD profile (all three, or none: BFD off): detect multiplier, intervals in ms.
+    bfd_multiplier: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    bfd_receive_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    bfd_transmit_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     host: Mapped[Host | None] = relationship()
 
@@ -184,6 +188,7 @@ class PeerStatus(Base):
     updates_sent: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     updates_received: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    bfd_state: Mapped[str | None] = mapped_column(String(16), nullable=True)  # None: no BFD
     # How often the reporting agent says it reports: a report three intervals old is stale.
     report_interval: Mapped[float] = mapped_column(
         "report_interval_seconds", Float, nullable=False, default=5.0

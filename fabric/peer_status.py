@@ -50,6 +50,7 @@ class SessionReport:
     prefixes_received: int = 0
     updates_sent: int = 0
     updates_received: int = 0
+    bfd_state: str | None = None
 
 
 def report(
@@ -88,6 +89,7 @@ def report(
                 prefixes_received=r.prefixes_received,
                 updates_sent=r.updates_sent,
                 updates_received=r.updates_received,
+                bfd_state=r.bfd_state,
                 reported_at=now,
                 report_interval=interval,
             )
@@ -119,6 +121,7 @@ def as_dict(host: Host, status: PeerStatus, now: dt.datetime | None = None) -> d
         "prefixes_received": status.prefixes_received,
         "updates_sent": status.updates_sent,
         "updates_received": status.updates_received,
+        "bfd_state": status.bfd_state,
         "reported_at": status.reported_at,
         "report_age_seconds": round(age, 1),
         "stale": stale,
@@ -142,6 +145,7 @@ def _session_of(host: Host, address: str, peer: Peer | None) -> dict[str, Any]:
         "prefixes_received": 0,
         "updates_sent": 0,
         "updates_received": 0,
+        "bfd_state": None,
         "reported_at": None,
         "report_age_seconds": None,
         "stale": False,

@@ -35,6 +35,9 @@ HOLD_TIME_MIN = 3  # or 0: no keepalives at all (RFC 4271 §4.2)
 TIMER_MAX = 65535  # a 16-bit field
 RESTART_TIME_MAX = 4095  # a 12-bit field (RFC 4724 §3)
 TTL_MAX = 254  # GTSM: the hop count that keeps TTL 1 out (RFC 5082)
+BFD_MULTIPLIER = (2, 255)  # FRR's bfdd and BIRD take these
+BFD_INTERVAL_MS = (10, 60000)
+BFD_DEFAULT = {"detect_multiplier": 3, "receive_ms": 300, "transmit_ms": 300}
 DEFAULTS: dict[str, Any] = {
     "hold_time": 90,
     "keepalive": 30,
@@ -122,9 +125,11 @@ def create_peer(
     selector: dict[str, Any] | None = None,
     host: str | None = None,
     password: str | None = None,
+    bfd: dict[str, int] | None = None,
     **options: Any,
 ) -> Peer:
-    """Add a BGP neighbour. Raises: InvalidInput, NotFound (host), AlreadyExists."""
+    """Add a BGP neighbour (``bfd``: its BFD profile, None for none). Raises: InvalidInput,
+    NotFound (host), AlreadyExists."""
     validate_name("Peer", name)
     if session.scalar(select(Peer.id).where(Peer.name == name)) is not None:
         raise AlreadyExists(f"Peer {name!r} already exists.", code="peer_exists")
@@ -148,11 +153,40 @@ def create_peer(
         host_id=host_id,
         password=_check_password(password),
         **values,
+        **bfd_columns(bfd),
     )
     session.add(peer)
     touch_hosts(session, None)
     session.flush()
     return peer
+
+
+def bfd_columns(bfd: dict[str, int] | None) -> dict[str, int | None]:
+    """A BFD profile as the peer's columns (defaults 3 × 300 ms); None: all three None, off."""
+    if bfd is None:
+        return {"bfd_multiplier": None, "bfd_receive_ms": None, "bfd_transmit_ms": None}
+    unknown = set(bfd) - set(BFD_DEFAULT)
+    if unknown:
+        raise InvalidInput(f"Unknown BFD option(s): {', '.join(sorted(unknown))}.",
+                           code="invalid_bfd")  # fmt: skip
+    profile = {**BFD_DEFAULT, **{k: v for k, v in bfd.items() if v is not None}}
+    low, high = BFD_MULTIPLIER
+    if not low <= profile["detect_multiplier"] <= high:
+        raise InvalidInput(f"BFD detect multiplier must be {low}-{high}.", code="invalid_bfd")
+    low, high = BFD_INTERVAL_MS
+    for key in ("receive_ms", "transmit_ms"):
+        if not low <= profile[key] <= high:
+            raise InvalidInput(f"BFD {key} must be {low}-{high} ms.", code="invalid_bfd")
+    return {"bfd_multiplier": profile["detect_multiplier"],
+            "bfd_receive_ms": profile["receive_ms"], "bfd_transmit_ms": profile["transmit_ms"]}
+
+
+def bfd_profile(peer: Peer) -> dict[str, int] | None:
+    """The peer's BFD profile as the API shows it, or None (off)."""
+    if peer.bfd_multiplier is None:
+        return None
+    return {"detect_multiplier": peer.bfd_multiplier, "receive_ms": peer.bfd_receive_ms or 0,
+            "transmit_ms": peer.bfd_transmit_ms or 0}  # fmt: skip
 
 
 def _keepalive_following(given: dict[str, Any]) -> dict[str, Any]:
@@ -173,6 +207,9 @@ def update_peer(session: Session, name: str, **changes: Any) -> Peer:
         pw = changes.pop("password")
         if pw is not None:
             peer.password = _check_password(pw)
+    if "bfd" in changes:  # None: BFD off
+        for column, value in bfd_columns(changes.pop("bfd")).items():
+            setattr(peer, column, value)
     changes |= _keepalive_following({k: v for k, v in changes.items() if v is not None})
     for key, value in changes.items():
         if key not in DEFAULTS:
@@ -231,6 +268,9 @@ def speaker_for_host(session: Session, host_name: str) -> Speaker:
                 graceful_restart=p.graceful_restart,
                 ttl_security=p.ttl_security,
                 password=p.password,
+                bfd_multiplier=p.bfd_multiplier,
+                bfd_receive_ms=p.bfd_receive_ms,
+                bfd_transmit_ms=p.bfd_transmit_ms,
             )
             for p in peers_for_host(session, host_name)
         ],

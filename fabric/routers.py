@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from fabric.errors import AlreadyExists, InvalidInput
 from fabric.hosts import list_hosts
-from fabric.models import Allocation, Block, Host, Router, RouterApplied, utcnow
+from fabric.models import Allocation, Block, Host, Peer, Router, RouterApplied, utcnow
 from fabric.named import by_name
 from fabric.peers import peers_for_host
 from fabric.validation import parse_address, validate_asn, validate_name
@@ -49,6 +49,8 @@ class Neighbor:
     borrowed: tuple[str, ...] = ()
     lent: tuple[str, ...] = ()  # addresses in its blocks that other hosts hold
     max_prefix: int | None = None
+    # BFD with the host, from its peer's profile: (detect multiplier, rx ms, tx ms) or None.
+    bfd: tuple[int, int, int] | None = None
 
 
 def get_router(session: Session, name: str) -> Router:
@@ -236,10 +238,16 @@ def neighbors(session: Session, router: Router) -> list[Neighbor]:
                     hold_time=peer.hold_time, keepalive=peer.keepalive,
                     password=peer.password, ttl_security=peer.ttl_security,
                     owned_blocks=owns.blocks, borrowed=owns.borrowed, lent=owns.lent,
-                    max_prefix=owns.max_prefix,
+                    max_prefix=owns.max_prefix, bfd=_bfd(peer),
                 )
             )  # fmt: skip
     order = {"router": 0, "host": 1}
     return sorted(
         found, key=lambda n: (order[n.kind], ipaddress.ip_address(n.address).packed, n.name)
     )
+
+
+def _bfd(peer: Peer) -> tuple[int, int, int] | None:
+    if peer.bfd_multiplier is None:
+        return None
+    return peer.bfd_multiplier, peer.bfd_receive_ms or 300, peer.bfd_transmit_ms or 300

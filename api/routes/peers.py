@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from api.deps import ReadSession, WriteSession
-from api.schemas.peers import PeerCreate, PeerPublic, PeerStatusPublic, PeerUpdate
+from api.schemas.peers import BfdProfile, PeerCreate, PeerPublic, PeerStatusPublic, PeerUpdate
 from fabric import peer_status, peers
 from fabric.models import Peer
 
@@ -24,6 +24,7 @@ def peer_public(peer: Peer) -> PeerPublic:
         ttl_security=peer.ttl_security,
         max_prefix=peer.max_prefix,
         password_set=peer.password is not None,
+        bfd=BfdProfile.model_validate(profile) if (profile := peers.bfd_profile(peer)) else None,
         created_at=peer.created_at,
     )
 

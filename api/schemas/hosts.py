@@ -58,6 +58,9 @@ class SpeakerPeerPublic(Public):
     graceful_restart: int
     ttl_security: int
     password: str | None
+    bfd_multiplier: int | None = None
+    bfd_receive_ms: int | None = None
+    bfd_transmit_ms: int | None = None
 
 
 class SpeakerPublic(Public):

@@ -6,9 +6,25 @@ from typing import Literal
 from pydantic import Field, SecretStr
 
 from api.schemas.common import ASN, Labels, Public, Strict
-from fabric.peers import HOLD_TIME_MIN, RESTART_TIME_MAX, TIMER_MAX, TTL_MAX
+from fabric.peers import (
+    BFD_INTERVAL_MS,
+    BFD_MULTIPLIER,
+    HOLD_TIME_MIN,
+    RESTART_TIME_MAX,
+    TIMER_MAX,
+    TTL_MAX,
+)
 
 Scope = Literal["global", "selector", "host"]
+
+
+class BfdProfile(Strict):
+    """BFD on this session: the host's bfdd and the ToR detect a dead peer in
+    detect_multiplier × the slower of the intervals."""
+
+    detect_multiplier: int = Field(default=3, ge=BFD_MULTIPLIER[0], le=BFD_MULTIPLIER[1])
+    receive_ms: int = Field(default=300, ge=BFD_INTERVAL_MS[0], le=BFD_INTERVAL_MS[1])
+    transmit_ms: int = Field(default=300, ge=BFD_INTERVAL_MS[0], le=BFD_INTERVAL_MS[1])
 HOLD_DOC = f"Seconds: 0 (no keepalives) or {HOLD_TIME_MIN}-{TIMER_MAX}; default 90."
 KEEPALIVE_DOC = "Seconds, at most a third of the hold time; default: a third of it."
 
@@ -27,6 +43,7 @@ class PeerCreate(Strict):
     max_prefix: int | None = Field(default=None, ge=1)
     # SecretStr: never printed in logs or in validation errors.
     password: SecretStr | None = Field(default=None, description="Write-only TCP MD5 password.")
+    bfd: BfdProfile | None = Field(default=None, description="BFD on the session; null: off.")
 
 
 class PeerUpdate(Strict):
@@ -37,6 +54,7 @@ class PeerUpdate(Strict):
     ttl_security: int | None = Field(default=None, ge=0, le=TTL_MAX)
     max_prefix: int | None = Field(default=None, ge=1)
     password: SecretStr | None = Field(default=None, description='Write-only; "" clears it.')
+    bfd: BfdProfile | None = Field(default=None, description="A profile turns BFD on; null off.")
 
 
 class PeerPublic(Public):
@@ -52,6 +70,7 @@ class PeerPublic(Public):
     ttl_security: int
     max_prefix: int | None
     password_set: bool
+    bfd: BfdProfile | None
     created_at: dt.datetime
 
 
@@ -70,6 +89,9 @@ class SessionReportIn(Strict):
     prefixes_received: int = Field(default=0, ge=0)
     updates_sent: int = Field(default=0, ge=0)
     updates_received: int = Field(default=0, ge=0)
+    # bfdd's word for it (up, down, init, shutdown); free text, so a new word never costs a
+    # host its whole report.
+    bfd_state: str | None = Field(default=None, max_length=16, pattern=r"^[a-z-]+$")
 
 
 class StatusReport(Strict):
@@ -96,6 +118,7 @@ class PeerStatusPublic(Public):
     prefixes_received: int
     updates_sent: int
     updates_received: int
+    bfd_state: str | None = Field(description="The BFD session's state; null: no BFD.")
     reported_at: dt.datetime | None
     report_age_seconds: float | None
     stale: bool = Field(description="The last report is older than three report intervals.")

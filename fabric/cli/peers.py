@@ -27,6 +27,8 @@ PEER_COLUMNS = [
     ("ttl-sec", field("ttl_security")),
     ("max-prefix", field("max_prefix")),
     ("password", field("password_set")),
+    ("bfd", lambda r: "off" if not r.get("bfd") else
+     f"{r['bfd']['detect_multiplier']}×{r['bfd']['receive_ms']}/{r['bfd']['transmit_ms']} ms"),
 ]
 STATUS_COLUMNS = [
     ("host", field("host")),
@@ -37,10 +39,16 @@ STATUS_COLUMNS = [
     ("since", field("since")),
     ("sent", field("prefixes_sent")),
     ("received", field("prefixes_received")),
+    ("bfd", lambda r: r.get("bfd_state") or "-"),
     ("last error", field("last_error")),
     ("report age", lambda r: "never" if r["report_age_seconds"] is None
                              else f"{r['report_age_seconds']:.0f}s"),
     ("configured as", lambda r: r["peer"] or "(not configured)"),
+]
+BfdOpt = Annotated[
+    str | None,
+    typer.Option(help="BFD on the session: MULT,RX_MS,TX_MS (e.g. 3,300,300), 'on' for those "
+                      "defaults, 'off' to turn it off."),
 ]
 PasswordFile = Annotated[
     Path | None,
@@ -59,6 +67,21 @@ def _options(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+def _bfd(text: str | None) -> dict[str, Any]:
+    """``--bfd`` as the API's field: absent, a profile, or null (off)."""
+    if text is None:
+        return {}
+    if text == "off":
+        return {"bfd": None}
+    if text == "on":
+        return {"bfd": {}}
+    try:
+        mult, rx, tx = (int(part) for part in text.split(","))
+    except ValueError:
+        raise typer.BadParameter("give MULT,RX_MS,TX_MS, on or off", param_hint="--bfd") from None
+    return {"bfd": {"detect_multiplier": mult, "receive_ms": rx, "transmit_ms": tx}}
+
+
 @app.command("add")
 def add(
     ctx: typer.Context,
@@ -74,6 +97,7 @@ def add(
     ttl_security: Annotated[int | None, typer.Option(help="Hops, 0 = off.")] = None,
     max_prefix: Annotated[int | None, typer.Option()] = None,
     password_file: PasswordFile = None,
+    bfd: BfdOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     body = _options(
@@ -89,7 +113,7 @@ def add(
         ttl_security=ttl_security,
         max_prefix=max_prefix,
         password=_password(password_file),
-    )
+    ) | _bfd(bfd)
     details(client(ctx).post("/v1/peers", body), as_json=as_json, title=f"peer {name} added")
 
 
@@ -119,6 +143,7 @@ def update(
     ttl_security: Annotated[int | None, typer.Option()] = None,
     max_prefix: Annotated[int | None, typer.Option()] = None,
     password_file: PasswordFile = None,
+    bfd: BfdOpt = None,
 ) -> None:
     body = _options(
         asn=asn,
@@ -128,7 +153,7 @@ def update(
         ttl_security=ttl_security,
         max_prefix=max_prefix,
         password=_password(password_file),
-    )
+    ) | _bfd(bfd)
     details(client(ctx).patch(f"/v1/peers/{name}", body), as_json=False, title=f"peer {name}")
 
 

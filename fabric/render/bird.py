@@ -79,7 +79,28 @@ def render(router: Router, neighbors: list[Neighbor], *, filters: bool = True) -
             lines.append(f'  password "{n.password}";')
         if n.ttl_security:
             lines.append("  ttl security on;")
+        if n.bfd is not None:
+            lines.append("  bfd on;")
+        if n.kind == "host":
+            # After an error (a hold timer, BFD down) BIRD refuses the peer for 60 s at first
+            # by default: a host that hung and came back would wait that long for its routes.
+            lines.append("  error wait time 2, 60;")
         export = "export none;" if n.kind == "host" else "export all;"
         lines += [f"  {channel} {{", *(f"    {i}" for i in imports), f"    {export}", "  };"]
         lines += ["}", ""]
-    return "\n".join(lines)
+    return "\n".join([*lines, *_bfd(neighbors)])
+
+
+def _bfd(neighbors: list[Neighbor]) -> list[str]:
+    """BIRD's BFD protocol, one interface block per host neighbour with a profile."""
+    with_bfd = [n for n in neighbors if n.bfd is not None]
+    if not with_bfd:
+        return []
+    lines = ["protocol bfd {"]
+    for n in with_bfd:
+        assert n.bfd is not None
+        mult, rx, tx = n.bfd
+        lines += [f'  interface "{n.interface}" {{',
+                  f"    min rx interval {rx} ms;", f"    min tx interval {tx} ms;",
+                  f"    multiplier {mult};", "  };"]  # fmt: skip
+    return [*lines, "}", ""]

@@ -32,6 +32,10 @@ class SpeakerPeer:
     graceful_restart: int
     ttl_security: int = 0
     password: str | None = None
+    # BFD (bfdd beside ExaBGP, bgp/bfd.py); None: off.
+    bfd_multiplier: int | None = None
+    bfd_receive_ms: int | None = None
+    bfd_transmit_ms: int | None = None
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,24 @@ def _interfaces(router: Router, neighbors: list[Neighbor]) -> list[str]:
     return lines
 
 
+def _bfd_profile_name(n: Neighbor) -> str:
+    return f"host-{n.name}"
+
+
+def _bfd_profiles(neighbors: list[Neighbor]) -> list[str]:
+    """The BFD profiles of the host neighbours that have one (bfdd must run on the router)."""
+    with_bfd = [n for n in neighbors if n.bfd is not None]
+    if not with_bfd:
+        return []
+    lines = ["bfd"]
+    for n in with_bfd:
+        assert n.bfd is not None
+        mult, rx, tx = n.bfd
+        lines += [f" profile {_bfd_profile_name(n)}", f"  detect-multiplier {mult}",
+                  f"  receive-interval {rx}", f"  transmit-interval {tx}", " exit"]  # fmt: skip
+    return [*lines, "exit", "!"]
+
+
 def _neighbor_lines(n: Neighbor) -> list[str]:
     lines = [
         f" neighbor {n.address} remote-as {n.asn}",
@@ -99,6 +117,8 @@ def _neighbor_lines(n: Neighbor) -> list[str]:
         lines.append(f" neighbor {n.address} password {n.password}")
     if n.ttl_security:
         lines.append(f" neighbor {n.address} ttl-security hops {n.ttl_security}")
+    if n.bfd is not None:
+        lines.append(f" neighbor {n.address} bfd profile {_bfd_profile_name(n)}")
     return lines
 
 
@@ -150,7 +170,8 @@ def render(router: Router, neighbors: list[Neighbor], *, filters: bool = True) -
     # The prefix-lists before the neighbours that use them: FRR denies every route through a
     # list that is named but not yet defined (FRR 8.4), so while a config is loaded line by
     # line (vtysh -b) a route arriving in between would be dropped.
-    lines = [*_interfaces(router, neighbors), *lists, *(["!"] if lists else []), *bgp]
+    lines = [*_interfaces(router, neighbors), *lists, *(["!"] if lists else []),
+             *_bfd_profiles(neighbors), *bgp]  # fmt: skip
     if any(n.kind == "host" for n in neighbors):
         lines += [f"route-map {TO_HOSTS} deny 10", "exit", "!"]
     lines.append("end")

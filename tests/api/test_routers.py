@@ -114,3 +114,25 @@ def test_applied_reports_say_in_sync_or_behind(client: TestClient) -> None:
     bad = client.put("/v1/routers/leaf1/applied", json={**report, "digest": "xyz"})
     assert bad.status_code == 422
     assert client.put("/v1/routers/nope/applied", json=report).json()["code"] == "router_not_found"
+
+
+def test_a_peer_bfd_profile_reaches_the_host_speaker_and_the_tor(client: TestClient) -> None:
+    _seed_leaf(client)
+    assert client.get("/v1/peers/p1").json()["bfd"] is None
+    r = client.patch("/v1/peers/p1", json={"bfd": {"detect_multiplier": 3, "receive_ms": 300}})
+    assert r.status_code == 200, r.text
+    assert r.json()["bfd"] == {"detect_multiplier": 3, "receive_ms": 300, "transmit_ms": 300}
+    speaker = client.get("/v1/hosts/h1/speaker").json()["peers"][0]
+    assert (speaker["bfd_multiplier"], speaker["bfd_receive_ms"], speaker["bfd_transmit_ms"]) == (3, 300, 300)
+    frr_conf = client.get("/v1/routers/leaf1/config").text
+    assert " profile host-h1\n  detect-multiplier 3\n  receive-interval 300" in frr_conf
+    assert " neighbor 10.1.1.1 bfd profile host-h1" in frr_conf
+    bird_conf = client.get("/v1/routers/leaf1/config", params={"format": "bird"}).text
+    assert "  bfd on;" in bird_conf and 'interface "eth3"' in bird_conf and "multiplier 3;" in bird_conf
+    assert client.patch("/v1/peers/p1", json={"hold_time": 30}).json()["bfd"] is not None  # kept
+    off = client.patch("/v1/peers/p1", json={"bfd": None}).json()
+    assert off["bfd"] is None and "bfd" not in client.get("/v1/routers/leaf1/config").text
+    for bad in ({"detect_multiplier": 1}, {"receive_ms": 5}, {"transmit_ms": 60001}):
+        r = client.patch("/v1/peers/p1", json={"bfd": bad})
+        assert r.status_code == 422, (bad, r.text)
+    assert client.get("/v1/peers/p1").json()["bfd"] is None  # nothing half-written

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from bench import cni, convergence, injection, ipam, scale
+from bench import cni, convergence, failover, injection, ipam, scale
 
 pytestmark = pytest.mark.lab
 
@@ -53,3 +53,8 @@ def test_cni_smoke() -> None:
     ms = cni.run(smoke=True)
     assert 0 < ms["add"]["p50"] < 5000 and 0 < ms["ref_add"]["p50"] < 5000
     assert ms["fib"]["max"] >= ms["add"]["max"] > 0 and ms["del"]["p50"] > 0
+
+
+def test_failover_smoke() -> None:
+    results = failover.run(smoke=True)
+    assert results["with_bfd"][0] < results["without_bfd"][0]

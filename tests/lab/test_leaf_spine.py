@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -29,6 +28,7 @@ from fabric.lab.demo import API, FABRICCTL, Fabric
 from fabric.lab.netns import Lab, namespaces, pids_in, sh, wait_for
 from fabric.lab.runtime import address_of
 from fabric.lab.topology import load
+from tests.harness.labs import steady_ping
 
 REPO = Path(__file__).resolve().parents[2]
 TOPOLOGY = REPO / "containerlab" / "leaf-spine.clab.yml"
@@ -233,23 +233,10 @@ def test_killing_tor_sync_leaves_the_router_as_it_was(
 def test_a_spine_link_down_keeps_every_pair_reachable(fabric: LeafSpine) -> None:
     src_ns, _, _ = fabric.containers["h1c1"]
     dst = fabric.containers["h3c1"][1]
-    ping = subprocess.Popen(
-        ["ip", "netns", "exec", src_ns, "ping", "-i", "0.02", "-W", "1", dst],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    try:
+    with steady_ping(src_ns, dst) as pings:
         time.sleep(1)
-        sh(
-            "ip",
-            "netns",
-            "exec",
-            fabric.topo.namespace("leaf1"),
-            "ip",
-            "link",
-            "set",
-            "eth1",
-            "down",
-        )
+        sh("ip", "netns", "exec", fabric.topo.namespace("leaf1"), "ip", "link", "set", "eth1",
+           "down")  # fmt: skip
         blocks = _other_rack_blocks(fabric, "leaf1")
         wait_for(
             "leaf1 to route the other rack over spine2 only",
@@ -257,13 +244,8 @@ def test_a_spine_link_down_keeps_every_pair_reachable(fabric: LeafSpine) -> None
             30,
         )
         time.sleep(2)
-    finally:
-        ping.send_signal(signal.SIGINT)  # by PID: ping prints its statistics
-        out, _ = ping.communicate(timeout=10)
-    stats = next(line for line in out.splitlines() if "packets transmitted" in line)
-    sent, received = int(stats.split()[0]), int(stats.split()[3])
-    print(f"\nleaf1-spine1 link down: {sent - received} of {sent} pings (every 20 ms) lost")
-    assert received > 0
+    print(f"\nleaf1-spine1 link down: {pings.lost} of {pings.sent} pings (every 20 ms) lost")
+    assert pings.received > 0
     assert not _unreachable(fabric)
 
 
