@@ -17,6 +17,7 @@ the router keeps what it has; killing tor-sync changes nothing on the router.
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import threading
@@ -43,6 +44,8 @@ class Applier(Protocol):
     def apply(self, text: str) -> None: ...
 
     def verify(self, text: str) -> None: ...
+
+    def accepted(self) -> dict[str, list[str]]: ...
 
 
 def _run(argv: Sequence[str], what: str) -> str:
@@ -91,6 +94,18 @@ class FrrApplier:
             candidate.replace(self.config)  # what is loaded, for the next reload's difference
         self._vtysh("clear bgp * soft in")
 
+    def accepted(self) -> dict[str, list[str]]:
+        """The router's BGP table: each neighbour's prefixes that passed its filter."""
+        out: dict[str, set[str]] = {}
+        for afi in ("ipv4", "ipv6"):
+            table = json.loads(self._vtysh(f"show bgp {afi} unicast json") or "{}")
+            for prefix, paths in table.get("routes", {}).items():
+                for path in paths:
+                    peer = path.get("peerId", "")
+                    if peer and peer[0].isalnum():  # "(unspec)": the router's own
+                        out.setdefault(peer, set()).add(prefix)
+        return {peer: sorted(prefixes) for peer, prefixes in out.items()}
+
     def verify(self, text: str) -> None:
         want, have = prefix_lists(text), prefix_lists(self._vtysh("show running-config"))
         if want != have:
@@ -118,6 +133,18 @@ class BirdApplier:
             raise ApplyFailed(f"BIRD refused the configuration: {checked.strip()[-200:]}")
         candidate.replace(self.config)
         self._answer = self._birdc("configure")
+
+    def accepted(self) -> dict[str, list[str]]:
+        """BIRD's routes by the neighbour they came through (``via``), its own left out."""
+        out: dict[str, set[str]] = {}
+        prefix = None
+        for line in self._birdc("show", "route").splitlines():
+            words = line.split()
+            if words and "/" in words[0] and "[" in line:
+                prefix = words[0] if "[host_" in line or "[router_" in line else None
+            elif prefix and len(words) >= 2 and words[0] == "via":
+                out.setdefault(words[1], set()).add(prefix)
+        return {peer: sorted(prefixes) for peer, prefixes in out.items()}
 
     def verify(self, text: str) -> None:
         answer = getattr(self, "_answer", "")
@@ -163,6 +190,18 @@ class TorSync:
         log.info("applied revision %d (%s)", rendered.revision, rendered.digest[:12])
         return True
 
+    def report_accepted(self) -> None:
+        """What the router accepted, for ``ip show`` (each answer of the long-poll: a change
+        or the wait elapsed)."""
+        if self.applied is None:
+            return
+        try:
+            accepted = self.applier.accepted()
+        except (ApplyFailed, OSError, subprocess.SubprocessError, ValueError) as exc:
+            log.warning("could not read what the router accepted: %s", exc)
+            return
+        self.api.report(self.applied, accepted=accepted)
+
     def _restore(self) -> None:
         if self.applied is None:
             return
@@ -179,6 +218,7 @@ class TorSync:
         for rendered in LongPoll(self._poll, self.stopping, on_error=away).answers():
             try:
                 self.step(rendered)
+                self.report_accepted()
             except Exception as exc:  # a report that failed: the next answer tries again
                 log.warning("tor-sync step failed (%s); retrying", type(exc).__name__)
                 self.stopping.wait(1.0)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fabric import peer_status
+from fabric import peer_status, routers
 from fabric.desired import desired_state
 from fabric.errors import InvalidInput
 from fabric.hosts import get_host
@@ -113,6 +113,7 @@ def trace(session: Session, address: str) -> dict[str, Any]:
     announced_as = covering[0] if covering else None
     peers = session.scalars(select(PeerStatus).where(PeerStatus.host_id == host.id)).all()
     established = {p.peer_address: peer_status.as_dict(host, p)["established"] for p in peers}
+    accepted = routers.accepted_by(session, host.address, announced_as) if announced_as else []
     return {
         **info,
         "announced_by": host.name if announced_as else None,
@@ -126,4 +127,5 @@ def trace(session: Session, address: str) -> dict[str, Any]:
             }
             for p in sorted(peers, key=lambda p: p.peer_address)
         ],
+        "accepted_by": accepted,
     }

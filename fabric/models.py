@@ -235,6 +235,9 @@ class RouterApplied(Base):
     applied_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     error: Mapped[str | None] = mapped_column(String(255), nullable=True)
     error_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # What the router accepted (its BGP table), by the neighbour address it came from.
+    accepted: Mapped[dict[str, list[str]] | None] = mapped_column(JSON, nullable=True)
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     router: Mapped[Router] = relationship()
 

@@ -135,9 +135,11 @@ def report_applied(
     digest: str,
     revision: int,
     error: str | None = None,
+    accepted: dict[str, list[str]] | None = None,
 ) -> RouterApplied:
-    """A router's tor-sync says what it applied (``error`` None) or refused to. A refusal
-    keeps the last applied configuration on record: the router still has it."""
+    """A router's tor-sync says what it applied (``error`` None) or refused to, and what the
+    router accepted from each neighbour. A refusal keeps the last applied configuration on
+    record: the router still has it."""
     router = get_router(session, name)
     if not re.fullmatch(r"[0-9a-f]{64}", digest):
         raise InvalidInput("The digest must be a SHA-256 in hex.", code="invalid_digest")
@@ -151,8 +153,26 @@ def report_applied(
         row.applied_at, row.error, row.error_at = now, None, None
     else:
         row.error, row.error_at = error[:255], now
+    if accepted is not None:
+        row.accepted = {
+            parse_address(peer, what="neighbour address").compressed: sorted(set(prefixes))
+            for peer, prefixes in accepted.items()
+        }
+        row.accepted_at = now
     session.flush()
     return row
+
+
+def accepted_by(session: Session, address: str, prefix: str) -> list[dict[str, Any]]:
+    """Whether each router that reports what it accepts took ``prefix`` from the neighbour
+    at ``address`` (a host): the ToR's own word, not only that the host sent it."""
+    rows = session.scalars(select(RouterApplied).where(RouterApplied.accepted.is_not(None)))
+    return [
+        {"router": row.router.name, "accepted": prefix in (row.accepted or {}).get(address, []),
+         "as_of": row.accepted_at}
+        for row in rows
+        if address in (row.accepted or {})
+    ]  # fmt: skip
 
 
 def applied_of(session: Session, router: Router) -> RouterApplied | None:

@@ -38,6 +38,10 @@ class AppliedReport(Strict):
     digest: str = Field(min_length=64, max_length=64, description="SHA-256 of the text, in hex.")
     revision: int = Field(ge=0, le=2**63 - 1)
     error: str | None = Field(default=None, max_length=1024)
+    accepted: dict[str, list[str]] | None = Field(
+        default=None, max_length=4096,
+        description="What the router accepted (its BGP table), by neighbour address.",
+    )  # fmt: skip
 
 
 class AppliedPublic(Public):

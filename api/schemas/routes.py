@@ -45,10 +45,18 @@ class PeerSent(Public):
     sent: bool
 
 
+class RouterAccepted(Public):
+    router: str
+    accepted: bool
+    as_of: dt.datetime | None
+
+
 class IpTrace(AllocationPublic):
-    """An allocation, and who announces it to whom since when."""
+    """An allocation, who announces it to whom since when, and whether the ToR took it (when
+    its tor-sync reports what it accepted)."""
 
     announced_by: str | None
     announced_as: str | None
     announced_since: str | None
     peers: list[PeerSent]
+    accepted_by: list[RouterAccepted] = Field(default_factory=list)

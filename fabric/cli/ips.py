@@ -8,7 +8,6 @@ import typer
 
 from fabric.cli.common import JsonOpt, client
 from fabric.cli.output import WIDE, Column, WideOpt, details, emit, field
-from fabric.cli.peers import status_style
 
 app = typer.Typer(help="Addresses: allocate, release, list, show.", no_args_is_help=True)
 
@@ -98,10 +97,19 @@ def show(ctx: typer.Context, address: str, as_json: JsonOpt = False) -> None:
     if as_json:
         details(trace, as_json=True)
         return
-    peers = trace.pop("peers")
+    peers, accepted = trace.pop("peers"), trace.pop("accepted_by", [])
     details(trace, as_json=False, title=f"{address}")
     emit(
         peers,
         [("peer", field("peer_address")), ("state", field("state")), ("sent", field("sent"))],
-        as_json=False, title=f"{trace['host']}'s peers", style=status_style,
+        as_json=False, title=f"{trace['host']}'s peers",
+        style=lambda r: "green" if r["sent"] else "red",
     )  # fmt: skip
+    if accepted:  # the ToR's own word, as its tor-sync reports it
+        emit(
+            accepted,
+            [("router", field("router")), ("accepted", field("accepted")),
+             ("as of", field("as_of"))],
+            as_json=False, title="accepted by the ToR",
+            style=lambda r: "green" if r["accepted"] else "red",
+        )  # fmt: skip

@@ -46,10 +46,16 @@ class RouterApi:
         r.raise_for_status()
         return Rendered(r.text, r.headers[DIGEST_HEADER], int(r.headers[REVISION_HEADER]))
 
-    def report(self, rendered: Rendered, error: str | None = None) -> None:
-        """What this router took (or, with ``error``, what it refused and why)."""
+    def report(
+        self,
+        rendered: Rendered,
+        error: str | None = None,
+        accepted: dict[str, list[str]] | None = None,
+    ) -> None:
+        """What this router took (or, with ``error``, what it refused and why), and what it
+        accepted from each neighbour."""
         body = {"digest": rendered.digest, "revision": rendered.revision, "format": self.format,
-                "filters": self.filters, "error": error}  # fmt: skip
+                "filters": self.filters, "error": error, "accepted": accepted}  # fmt: skip
         self._http.put(f"/v1/routers/{self.router}/applied", json=body).raise_for_status()
 
     def close(self) -> None:

@@ -1,4 +1,4 @@
-"""what each router's tor-sync applied, and its last refusal
+"""what each router's tor-sync applied, its last refusal, and what the router accepted
 
 Revision ID: 0007
 Revises: 0006
@@ -28,6 +28,8 @@ def upgrade() -> None:
         sa.Column("applied_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("error", sa.String(length=255), nullable=True),
         sa.Column("error_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("accepted", sa.JSON(), nullable=True),
+        sa.Column("accepted_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["router_id"], ["routers.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("router_id"),

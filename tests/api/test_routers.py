@@ -136,3 +136,25 @@ def test_a_peer_bfd_profile_reaches_the_host_speaker_and_the_tor(client: TestCli
         r = client.patch("/v1/peers/p1", json={"bfd": bad})
         assert r.status_code == 422, (bad, r.text)
     assert client.get("/v1/peers/p1").json()["bfd"] is None  # nothing half-written
+
+
+def test_the_ip_trace_says_whether_the_tor_accepted_the_prefix(client: TestClient) -> None:
+    _seed_leaf(client)
+    address = client.post("/v1/allocations", json={"host": "h1", "handle": "web"}).json()[
+        "allocations"][0]["address"]  # fmt: skip
+    client.put("/v1/hosts/h1/routes", json={"announced": {"10.244.0.0/28": "2026-12-03T19:00:00+00:00"},
+                                             "acked": True}).raise_for_status()  # fmt: skip
+    assert client.get(f"/v1/ips/{address}").json()["accepted_by"] == []  # nobody can tell yet
+    config = client.get("/v1/routers/leaf1/config")
+    report = {"format": "frr", "filters": True, "revision": int(config.headers["X-Fabric-Revision"]),
+              "digest": config.headers["X-Fabric-Config-Digest"],
+              "accepted": {"10.1.1.1": ["10.99.0.0/24"]}}  # fmt: skip
+    client.put("/v1/routers/leaf1/applied", json=report).raise_for_status()
+    [seen] = client.get(f"/v1/ips/{address}").json()["accepted_by"]
+    assert (seen["router"], seen["accepted"]) == ("leaf1", False)  # sent, but filtered out
+    report["accepted"] = {"10.1.1.1": ["10.244.0.0/28"]}
+    client.put("/v1/routers/leaf1/applied", json=report).raise_for_status()
+    [seen] = client.get(f"/v1/ips/{address}").json()["accepted_by"]
+    assert seen["accepted"] is True and seen["as_of"] is not None
+    bad = client.put("/v1/routers/leaf1/applied", json={**report, "accepted": {"not-an-ip": []}})
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_address"

@@ -27,6 +27,9 @@ class Router:
     def verify(self, text: str) -> None:
         assert self.loaded[-1] == text
 
+    def accepted(self) -> dict[str, list[str]]:
+        return {"10.1.1.1": ["10.244.0.0/26"]}
+
 
 class Api:
     def __init__(self) -> None:
@@ -35,8 +38,12 @@ class Api:
     def config(self, digest: str | None = None, wait: float = 0) -> Rendered:
         raise AssertionError("not polled in these tests")
 
-    def report(self, rendered: Rendered, error: str | None = None) -> None:
+    def report(
+        self, rendered: Rendered, error: str | None = None,
+        accepted: dict[str, list[str]] | None = None,
+    ) -> None:  # fmt: skip
         self.reports.append((rendered.digest, error))
+        self.accepted = accepted
 
 
 def sync() -> tuple[TorSync, Router, Api]:
@@ -62,6 +69,15 @@ def test_a_refused_rendering_is_reported_and_the_last_good_one_applied_again() -
     router.refuse.clear()
     tor.refused = (NEWER.digest, 0.0)  # as if RETRY_SECONDS had passed
     assert tor.step(NEWER) and tor.refused is None
+
+
+def test_what_the_router_accepted_is_reported_with_what_it_applied() -> None:
+    tor, _, api = sync()
+    tor.report_accepted()
+    assert api.reports == []  # nothing applied yet: nothing to say
+    tor.step(GOOD)
+    tor.report_accepted()
+    assert api.reports[-1] == (GOOD.digest, None) and api.accepted == {"10.1.1.1": ["10.244.0.0/26"]}
 
 
 def test_prefix_lists_are_compared_as_frr_prints_them() -> None:

@@ -66,6 +66,18 @@ def test_the_host_reports_its_bfd_session(bfd_lab: BfdLab) -> None:
     assert "10.0.2.1" not in tor_bfd(bfd_lab)
 
 
+def test_ip_show_says_the_tor_accepted_the_block(bfd_lab: BfdLab) -> None:
+    """tor-sync reads the ToR's BGP table (FRR's JSON, BIRD's route list) for the IP trace."""
+    fabric = bfd_lab.fabric
+    address = bfd_lab.containers["h1"][1]
+
+    def accepted() -> list[dict[str, object]] | None:
+        seen = fabric.fabricctl("ip", "show", address)["accepted_by"]
+        return seen if any(r["router"] == "tor" and r["accepted"] for r in seen) else None
+
+    wait_for(f"ip show to say the {bfd_lab.tor_kind} ToR accepted h1's block", accepted, 30)
+
+
 def test_a_planned_agent_restart_loses_no_ping(bfd_lab: BfdLab) -> None:
     fabric = bfd_lab.fabric
     src_ns, _ = bfd_lab.containers["h2"]

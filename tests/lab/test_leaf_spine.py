@@ -209,6 +209,12 @@ def test_a_new_block_is_let_in_by_itself_and_a_release_shrinks_the_filter(
     print(f"\nnew block on h3: reachable from rack 1 {took:.2f} s after the ADD returned")
     assert "10.250.0.0/28" in _prefix_lists(fabric, "leaf2")
     assert took < 2.0
+
+    def accepted() -> list[dict[str, Any]] | None:  # the ToR's own word, through tor-sync
+        seen = fabric.fabricctl("ip", "show", address)["accepted_by"]
+        return seen if any(r["router"] == "leaf2" and r["accepted"] for r in seen) else None
+
+    wait_for("ip show to say leaf2 accepted it", accepted, 30)
     containers.stop(fabric.topo, "h3", "late1", network)
     fabric.fabricctl_text("pool", "delete", LATE_POOL)
     wait_for("leaf2's filter to shrink", lambda: "10.250.0." not in _prefix_lists(fabric, "leaf2"),
