@@ -92,7 +92,7 @@ class Agent:
         self.reloads = 0
         self.metrics = AgentMetrics(state_dir)
         self.stopping = threading.Event()
-        self.bfdd = bfd.BfdDaemon(state_dir)
+        self.bfdd = bfd.BfdDaemon(state_dir / "bfdd")
         self.bfd_restarts = 0
         self.speaker = Speaker(host=host, address="", asn=0, peers=[])
 
@@ -216,6 +216,8 @@ class Agent:
             done = self.bfdd.ensure(bfd.render(self.speaker))
         except (OSError, subprocess.SubprocessError) as exc:
             log.error("bfdd could not be configured: %s", exc)
+            return
+        if done == "unchanged":
             return
         log.info("bfdd %s (%d BFD peers)", done,
                  sum(p.bfd_multiplier is not None for p in self.speaker.peers))  # fmt: skip

@@ -14,21 +14,14 @@ next agent adopts it by its pid file and applies its configuration without resta
 from __future__ import annotations
 
 import json
-import logging
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bgp.frr import FRR_BIN, FRR_RELOAD, FRR_USER
 from fabric.render.exabgp import Speaker
-
-log = logging.getLogger("fabric.bfd")
-
-BFDD = Path("/usr/lib/frr/bfdd")  # Debian's frr package
-FRR_RELOAD = Path("/usr/lib/frr/frr-reload.py")  # Debian's frr-pythontools
-FRR_USER = "frr"
 
 
 def render(speaker: Speaker) -> str:
@@ -53,11 +46,7 @@ def wanted(speaker: Speaker) -> bool:
 
 @dataclass
 class BfdDaemon:
-    state_dir: Path
-
-    @property
-    def run(self) -> Path:
-        return self.state_dir / "bfdd"
+    run: Path  # bfdd's directory: its config, pid file, vty socket and log
 
     @property
     def conf(self) -> Path:
@@ -77,13 +66,17 @@ class BfdDaemon:
         return pid if comm == "bfdd" else None
 
     def ensure(self, config: str) -> str:
-        """bfdd running with ``config``: started if it is not, else the difference applied.
-        What it did, for the log."""
+        """bfdd running with ``config``: started if it is not, else the difference applied
+        (nothing when it runs with that config already: the agent asks on every change of its
+        host, an allocation included). What it did, for the log."""
+        running = self.pid() is not None
+        if running and self.conf.exists() and self.conf.read_text() == config:
+            return "unchanged"
         self.run.mkdir(parents=True, exist_ok=True)
         shutil.chown(self.run, FRR_USER, FRR_USER)
         self.conf.write_text(config)
         shutil.chown(self.conf, FRR_USER, FRR_USER)
-        if self.pid() is None:
+        if not running:
             self._start()
             return "started"
         self._reload()
@@ -91,7 +84,7 @@ class BfdDaemon:
 
     def _start(self) -> None:
         subprocess.run(
-            [str(BFDD), "-d", "-u", FRR_USER, "-g", FRR_USER, "-f", str(self.conf),
+            [str(FRR_BIN / "bfdd"), "-d", "-u", FRR_USER, "-g", FRR_USER, "-f", str(self.conf),
              "-i", str(self.pidfile), "--vty_socket", str(self.run),
              "--bfdctl", str(self.run / "bfdd.sock"), "-z", str(self.run / "zserv.api"),
              "--log", f"file:{self.run / 'bfdd.log'}"],
@@ -120,8 +113,3 @@ class BfdDaemon:
         except (OSError, subprocess.SubprocessError, ValueError):
             return {}
         return {str(r["peer"]): str(r["status"]) for r in rows if "peer" in r}
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            os.kill(pid, 15)

@@ -67,7 +67,7 @@ class Injector:
         bfd_dir: Path | None = None,
     ) -> None:
         self.options = options or InjectorOptions()
-        self.bfdd = BfdDaemon(bfd_dir.parent) if bfd_dir is not None else None
+        self.bfdd = BfdDaemon(bfd_dir) if bfd_dir is not None else None
         self.metrics = metrics or InjectorMetrics(None)
         self.api, self.inp, self.kernel = api, inp, kernel
         self.stopping = threading.Event()

@@ -23,16 +23,15 @@ import subprocess
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from bgp.follower import LongPoll
+from bgp.frr import FRR_RELOAD
 from fabric.client.router import Rendered, RouterApi
 
 log = logging.getLogger("fabric.tor_sync")
-
-FRR_RELOAD = Path("/usr/lib/frr/frr-reload.py")  # Debian's frr-pythontools
 RETRY_SECONDS = 30.0  # a rendering the router refused is offered to it again this late
 
 
@@ -54,6 +53,15 @@ def _run(argv: Sequence[str], what: str) -> str:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         raise ApplyFailed(f"{what} failed ({proc.returncode}): {' / '.join(tail)}"[:250])
     return proc.stdout
+
+
+def _candidate(config: Path, text: str) -> Path:
+    """``text`` beside ``config`` as a hidden file, readable by the router's group only (it
+    holds BGP passwords): what is applied, then takes the config's place."""
+    candidate = config.with_name(f".{config.name}.new")
+    candidate.write_text(text)
+    candidate.chmod(0o640)
+    return candidate
 
 
 def prefix_lists(text: str) -> set[str]:
@@ -85,9 +93,7 @@ class FrrApplier:
         return _run(["vtysh", *socket, "-c", command], f"vtysh -c '{command}'")
 
     def apply(self, text: str) -> None:
-        candidate = self.config.with_name(f".{self.config.name}.new")
-        candidate.write_text(text)
-        candidate.chmod(0o640)  # it holds BGP passwords
+        candidate = _candidate(self.config, text)
         try:
             _run([str(self.frr_reload), "--reload", *self._vty(), str(candidate)], "frr-reload.py")
         finally:
@@ -119,15 +125,14 @@ class BirdApplier:
 
     config: Path
     socket: Path | None = None
+    _answer: str = field(default="", init=False)  # birdc's answer to the last configure
 
     def _birdc(self, *args: str) -> str:
         socket = ["-s", str(self.socket)] if self.socket else []
         return _run(["birdc", *socket, *args], f"birdc {' '.join(args)}")
 
     def apply(self, text: str) -> None:
-        candidate = self.config.with_name(f".{self.config.name}.new")
-        candidate.write_text(text)
-        candidate.chmod(0o640)
+        candidate = _candidate(self.config, text)
         checked = self._birdc("configure", "check", f'"{candidate}"')
         if "Configuration OK" not in checked:
             raise ApplyFailed(f"BIRD refused the configuration: {checked.strip()[-200:]}")
@@ -147,7 +152,7 @@ class BirdApplier:
         return {peer: sorted(prefixes) for peer, prefixes in out.items()}
 
     def verify(self, text: str) -> None:
-        answer = getattr(self, "_answer", "")
+        answer = self._answer
         if "Reconfigured" not in answer and "Reconfiguration in progress" not in answer:
             raise ApplyFailed(f"BIRD did not reconfigure: {answer.strip()[-200:]}")
 

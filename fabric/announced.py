@@ -112,7 +112,6 @@ def trace(session: Session, address: str) -> dict[str, Any]:
     )
     announced_as = covering[0] if covering else None
     peers = session.scalars(select(PeerStatus).where(PeerStatus.host_id == host.id)).all()
-    established = {p.peer_address: peer_status.as_dict(host, p)["established"] for p in peers}
     accepted = routers.accepted_by(session, host.address, announced_as) if announced_as else []
     return {
         **info,
@@ -123,7 +122,8 @@ def trace(session: Session, address: str) -> dict[str, Any]:
             {
                 "peer_address": p.peer_address,
                 "state": p.state,
-                "sent": bool(announced_as) and established[p.peer_address] and p.prefixes_sent > 0,
+                "sent": bool(announced_as) and peer_status.is_established(p)
+                and p.prefixes_sent > 0,
             }
             for p in sorted(peers, key=lambda p: p.peer_address)
         ],

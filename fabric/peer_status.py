@@ -106,11 +106,21 @@ def list_status(session: Session, host_name: str | None = None) -> list[tuple[Ho
     return [(h, s) for h, s in rows]
 
 
+def is_stale(status: PeerStatus, now: dt.datetime | None = None) -> bool:
+    """The report is older than three of its agent's intervals: its state is not the truth."""
+    age = ((now or utcnow()) - status.reported_at).total_seconds()
+    return age > STALE_AFTER_REPORTS * status.report_interval
+
+
+def is_established(status: PeerStatus, now: dt.datetime | None = None) -> bool:
+    return status.state == "established" and not is_stale(status, now)
+
+
 def as_dict(host: Host, status: PeerStatus, now: dt.datetime | None = None) -> dict[str, Any]:
     """One reported session as the API shows it, configured or not (``sessions`` says)."""
     now = now or utcnow()
     age = (now - status.reported_at).total_seconds()
-    stale = age > STALE_AFTER_REPORTS * status.report_interval
+    stale = is_stale(status, now)
     return {
         **_session_of(host, status.peer_address, None),
         "peer_asn": status.peer_asn,
@@ -125,7 +135,7 @@ def as_dict(host: Host, status: PeerStatus, now: dt.datetime | None = None) -> d
         "reported_at": status.reported_at,
         "report_age_seconds": round(age, 1),
         "stale": stale,
-        "established": status.state == "established" and not stale,
+        "established": is_established(status, now),
     }
 
 

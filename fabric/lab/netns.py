@@ -21,8 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bgp.frr import FRR_BIN
+
 T = TypeVar("T")
-FRR_BIN = Path("/usr/lib/frr")
 
 
 def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
