@@ -66,6 +66,7 @@ def speaker_from(data: dict[str, Any]) -> Speaker:
         address=data["address"],
         asn=int(data["asn"]),
         peers=[SpeakerPeer(**p) for p in data["peers"]],
+        address6=data.get("address6"),  # absent from a cached speaker.json of before
     )
 
 

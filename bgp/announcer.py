@@ -32,6 +32,7 @@ class Announcer:
         self._lock = threading.Lock()  # the announced set, read by the reporter's thread
         self._announced: frozenset[str] = frozenset()
         self._since: dict[str, str] = {}  # prefix -> when it was first announced (ISO)
+        self.next_hop6: str | None = None  # the IPv6 prefixes' next hop (the host's address)
 
     @property
     def announced(self) -> frozenset[str]:
@@ -43,12 +44,18 @@ class Announcer:
         with self._lock:
             return {p: self._since[p] for p in self._announced if p in self._since}
 
-    def set(self, desired: Iterable[str], *, replay: bool = False) -> Change:
+    def set(
+        self, desired: Iterable[str], *, replay: bool = False, next_hop6: str | None = None
+    ) -> Change:
+        """``next_hop6``: the IPv6 prefixes' next hop; when it changes, every prefix is
+        announced again (a replay) so the routers learn the new one."""
         want = frozenset(desired)
         withdraw = self.announced - want
+        if next_hop6 != self.next_hop6:
+            replay, self.next_hop6 = True, next_hop6
         announce = want if replay else want - self.announced
-        self.write(exabgp_api.withdraw_lines(withdraw))
-        self.write(exabgp_api.announce_lines(announce))
+        self.write(exabgp_api.withdraw_lines(withdraw, self.next_hop6))
+        self.write(exabgp_api.announce_lines(announce, self.next_hop6))
         with self._lock:
             self._announced = want
             if withdraw or announce:
@@ -59,8 +66,8 @@ class Announcer:
     def repair(self, missing: Iterable[str], extra: Iterable[str]) -> None:
         """Make ExaBGP's RIB hold the announced set again where it was seen not to: the set
         itself does not change."""
-        self.write(exabgp_api.withdraw_lines(extra))
-        self.write(exabgp_api.announce_lines(missing))
+        self.write(exabgp_api.withdraw_lines(extra, self.next_hop6))
+        self.write(exabgp_api.announce_lines(missing, self.next_hop6))
 
     def end_of_rib(self, peers: Iterable[str]) -> None:
         """End-of-RIB to each peer once ExaBGP has acked everything before it (graceful restart:

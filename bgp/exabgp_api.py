@@ -64,20 +64,33 @@ def wire_order(canonical_prefix: str) -> tuple[int, int, bytes]:
     return (family == socket.AF_INET6, int(length), socket.inet_pton(family, address))
 
 
-def _batches(prefixes: Iterable[str]) -> Iterator[list[str]]:
+def _batches(prefixes: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
+    """Lines' worth of prefixes, one family per line, with the family (4 or 6)."""
     ordered = sorted({canonical(p) for p in prefixes}, key=wire_order)
-    for fam in (False, True):
-        same = [p for p in ordered if (":" in p) is fam]
+    for version in (4, 6):
+        same = [p for p in ordered if (":" in p) is (version == 6)]
         for i in range(0, len(same), PREFIXES_PER_LINE):
-            yield same[i : i + PREFIXES_PER_LINE]
+            yield version, same[i : i + PREFIXES_PER_LINE]
 
 
-def announce_lines(prefixes: Iterable[str]) -> list[str]:
-    return [f"announce attributes next-hop self nlri {' '.join(b)}" for b in _batches(prefixes)]
+def _lines(verb: str, prefixes: Iterable[str], next_hop6: str | None) -> list[str]:
+    # IPv4 prefixes: ``self`` is the session's local address, the host's IPv4 address (an
+    # IPv6 session does not carry IPv4). IPv6 prefixes over an IPv4 session need the host's
+    # global IPv6 address written out: ``self`` there would be the IPv4 address as an
+    # IPv4-mapped IPv6 next hop, which routers cannot resolve.
+    hops = {4: "self", 6: str(ipaddress.IPv6Address(next_hop6)) if next_hop6 else "self"}
+    return [
+        f"{verb} attributes next-hop {hops[version]} nlri {' '.join(batch)}"
+        for version, batch in _batches(prefixes)
+    ]
 
 
-def withdraw_lines(prefixes: Iterable[str]) -> list[str]:
-    return [f"withdraw attributes next-hop self nlri {' '.join(b)}" for b in _batches(prefixes)]
+def announce_lines(prefixes: Iterable[str], next_hop6: str | None = None) -> list[str]:
+    return _lines("announce", prefixes, next_hop6)
+
+
+def withdraw_lines(prefixes: Iterable[str], next_hop6: str | None = None) -> list[str]:
+    return _lines("withdraw", prefixes, next_hop6)
 
 
 # With ``exabgp.api.show-routes-format=v2`` ExaBGP prints one JSON line per

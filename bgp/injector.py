@@ -84,6 +84,7 @@ class Injector:
         self.lock = threading.Condition()
         self.desired: set[str] = set()
         self.blocks: set[str] = set()
+        self.next_hop6: str | None = None
         self.refused: dict[str, str] = {}
         self.revision: int | None = None
         self.revision_at: float | None = None  # when the newest desired state arrived
@@ -154,11 +155,13 @@ class Injector:
 
     def sync_once(self) -> None:
         with self.lock:
-            desired = set(self.desired)
+            desired, next_hop6 = set(self.desired), self.next_hop6
             replay, self.replay = self.replay, False
             arrived, self.revision_at = self.revision_at, None
             eor, self.pending_eor = set(self.pending_eor), set()
-        change = self.announcer.set(desired - self._without_kernel_route(desired), replay=replay)
+        change = self.announcer.set(
+            desired - self._without_kernel_route(desired), replay=replay, next_hop6=next_hop6
+        )
         self.metrics.announced.inc(len(change.announced))
         self.metrics.withdrawn.inc(len(change.withdrawn))
         if arrived is not None and change and self.window.drain():
@@ -191,6 +194,7 @@ class Injector:
             self.refused = verdict.refused
             self.blocks = set(state.get("blocks", []))
             self.desired = verdict.allowed
+            self.next_hop6 = state.get("next_hop6")
             if state.get("advertisements") is not None and self.revision != state["revision"]:
                 self.revision_at = time.monotonic()
             self.revision = int(state["revision"])

@@ -4,7 +4,8 @@ Acks can go missing under load, so what was announced is not proof that ExaBGP h
 so often, and once quiet after an ack went missing, the reconciler asks ExaBGP what each
 established peer's adj-rib-out holds. ExaBGP moves a route there only once it has sent it, so a
 difference counts only when a second look ``confirm_after`` seconds later shows it again: a
-burst still on its way is not a loss.
+burst still on its way is not a loss. An IPv6 session is expected to hold the IPv6 prefixes
+only (``fabric.render.exabgp.session_families``).
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ class RibReconciler:
         missing: set[str] = set()
         extra: set[str] = set()
         for peer in self.established():
-            missing |= expected - held.get(peer, set())
+            carried = expected if ":" not in peer else {p for p in expected if ":" in p}
+            missing |= carried - held.get(peer, set())
             extra |= held.get(peer, set()) - expected
         return missing, extra
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fabric.hosts import get_host
+from fabric.hosts import get_host, next_hops
 from fabric.ipam.blocks import host_prefix
 from fabric.models import Allocation, Block, Host
 from fabric.revisions import current_revision
@@ -32,7 +32,8 @@ class Advertisement:
 @dataclass
 class DesiredState:
     host: str
-    next_hop: str
+    next_hop: str  # the host's fabric address (IPv4 unless the host is IPv6 only)
+    next_hop6: str | None
     asn: int
     mode: str
     revision: int
@@ -88,6 +89,7 @@ def _state(
     return DesiredState(
         host=host.name,
         next_hop=host.address,
+        next_hop6=next_hops(host)[1],
         asn=host.asn,
         mode=host.advertise_mode,
         revision=revision,

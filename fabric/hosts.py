@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -24,6 +25,21 @@ from fabric.validation import (
 ADVERTISE_MODES = ("aggregate", "host-routes")
 
 
+class Keep:
+    """The value of an argument left out of a change (None is a value: "remove it")."""
+
+
+KEEP = Keep()
+
+
+def next_hops(host: Host) -> tuple[str | None, str | None]:
+    """The host's next hop for IPv4 and for IPv6 prefixes (None: it cannot announce that
+    family). An IPv6 next hop is always a global address, never an IPv4-mapped one."""
+    if ipaddress.ip_address(host.address).version == 6:
+        return None, host.address
+    return host.address, host.address6
+
+
 def get_host(session: Session, name: str) -> Host:
     """Raises: NotFound (code ``host_not_found``)."""
     return by_name(session, Host, name, "host")
@@ -43,13 +59,39 @@ def _check_mode(mode: str) -> str:
     return mode
 
 
-def _check_address_free(session: Session, address: str, *, except_id: int | None = None) -> str:
-    canonical = parse_address(address, what="fabric address").compressed
-    other = session.scalar(select(Host).where(Host.address == canonical))
+def _check_address_free(
+    session: Session, address: str, *, except_id: int | None = None, what: str = "fabric address"
+) -> str:
+    """The address, canonical, once no other host has it as either of its addresses."""
+    canonical = parse_address(address, what=what).compressed
+    other = session.scalar(
+        select(Host).where((Host.address == canonical) | (Host.address6 == canonical))
+    )
     if other is not None and other.id != except_id:
         raise AlreadyExists(
             f"Fabric address {canonical} is already used by host {other.name!r}.",
             code="host_address_in_use",
+        )
+    return canonical
+
+
+def _check_address6(
+    session: Session, address6: str | None, address: str, *, except_id: int | None = None
+) -> str | None:
+    """The host's IPv6 address beside an IPv4 ``address`` (None: no IPv6 address)."""
+    if address6 is None:
+        return None
+    canonical = _check_address_free(session, address6, except_id=except_id,
+                                    what="IPv6 fabric address")  # fmt: skip
+    if ipaddress.ip_address(canonical).version != 6:
+        raise InvalidInput(
+            f"IPv6 fabric address {canonical} is not an IPv6 address.", code="invalid_address"
+        )
+    if ipaddress.ip_address(address).version == 6:
+        raise InvalidInput(
+            "The host's fabric address is already IPv6; address6 is for a host whose fabric "
+            "address is IPv4.",
+            code="invalid_address",
         )
     return canonical
 
@@ -62,14 +104,17 @@ def create_host(
     asn: int,
     labels: dict[str, Any] | None = None,
     advertise_mode: str = "aggregate",
+    address6: str | None = None,
 ) -> Host:
     """Register a host. Raises: InvalidInput, AlreadyExists."""
     validate_name("Host", name)
     if session.scalar(select(Host.id).where(Host.name == name)) is not None:
         raise AlreadyExists(f"Host {name!r} already exists.", code="host_exists")
+    canonical = _check_address_free(session, address)
     host = Host(
         name=name,
-        address=_check_address_free(session, address),
+        address=canonical,
+        address6=_check_address6(session, address6, canonical),
         asn=validate_asn(asn),
         labels=validate_labels(labels or {}),
         advertise_mode=_check_mode(advertise_mode),
@@ -88,11 +133,17 @@ def update_host(
     asn: int | None = None,
     labels: dict[str, Any] | None = None,
     advertise_mode: str | None = None,
+    address6: str | None | Keep = KEEP,
 ) -> Host:
-    """Change a host; its agent sees the change on its next long-poll."""
+    """Change a host; its agent sees the change on its next long-poll. ``address6=None``
+    removes the IPv6 address; leaving it out keeps it."""
     host = get_host(session, name)
     if address is not None:
         host.address = _check_address_free(session, address, except_id=host.id)
+    if not isinstance(address6, Keep):
+        host.address6 = _check_address6(session, address6, host.address, except_id=host.id)
+    elif host.address6 is not None:  # a new IPv4 address keeps the IPv6 one, checked again
+        host.address6 = _check_address6(session, host.address6, host.address, except_id=host.id)
     if asn is not None:
         host.asn = validate_asn(asn)
     if labels is not None:

@@ -87,6 +87,9 @@ class Host(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     address: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    # The host's IPv6 fabric address, when ``address`` is IPv4: the global next hop of its
+    # IPv6 prefixes (announced over the IPv4 session, MP-BGP) and the source of IPv6 sessions.
+    address6: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     asn: Mapped[int] = mapped_column(BigInteger, nullable=False)
     labels: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     advertise_mode: Mapped[str] = mapped_column(String(16), nullable=False)

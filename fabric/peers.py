@@ -177,8 +177,11 @@ def bfd_columns(bfd: dict[str, int] | None) -> dict[str, int | None]:
     for key in ("receive_ms", "transmit_ms"):
         if not low <= profile[key] <= high:
             raise InvalidInput(f"BFD {key} must be {low}-{high} ms.", code="invalid_bfd")
-    return {"bfd_multiplier": profile["detect_multiplier"],
-            "bfd_receive_ms": profile["receive_ms"], "bfd_transmit_ms": profile["transmit_ms"]}
+    return {
+        "bfd_multiplier": profile["detect_multiplier"],
+        "bfd_receive_ms": profile["receive_ms"],
+        "bfd_transmit_ms": profile["transmit_ms"],
+    }
 
 
 def bfd_profile(peer: Peer) -> dict[str, int] | None:
@@ -259,6 +262,7 @@ def speaker_for_host(session: Session, host_name: str) -> Speaker:
     return Speaker(
         host=host.name,
         address=host.address,
+        address6=host.address6,
         asn=host.asn,
         peers=[
             SpeakerPeer(

@@ -26,6 +26,8 @@ from fabric.named import by_name
 from fabric.peers import peers_for_host
 from fabric.validation import parse_address, validate_asn, validate_name
 
+IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+
 ROLES = ("leaf", "spine")
 # Linux interface names: at most 15 bytes, no slash, no whitespace.
 _IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
@@ -48,9 +50,22 @@ class Neighbor:
     owned_blocks: tuple[str, ...] = ()
     borrowed: tuple[str, ...] = ()
     lent: tuple[str, ...] = ()  # addresses in its blocks that other hosts hold
-    max_prefix: int | None = None
+    max_prefix: int | None = None  # of the session's own family
     # BFD with the host, from its peer's profile: (detect multiplier, rx ms, tx ms) or None.
     bfd: tuple[int, int, int] | None = None
+    # The families the session carries (4, 6); empty: its address's family only.
+    families: tuple[int, ...] = ()
+    max_prefix6: int | None = None  # IPv6 over an IPv4 session
+
+    @property
+    def versions(self) -> tuple[int, ...]:
+        return self.families or (ipaddress.ip_address(self.address).version,)
+
+    def limit(self, version: int) -> int | None:
+        """The most prefixes of that family the neighbour may send (hosts only)."""
+        if version == 6 and ipaddress.ip_address(self.address).version == 4:
+            return self.max_prefix6
+        return self.max_prefix
 
 
 def get_router(session: Session, name: str) -> Router:
@@ -60,6 +75,23 @@ def get_router(session: Session, name: str) -> Router:
 
 def list_routers(session: Session) -> list[Router]:
     return list(session.scalars(select(Router).order_by(Router.name)))
+
+
+def _interface_address(name: str, address: str, version: int | None = None) -> str:
+    try:
+        if "/" not in address:  # a bare address would silently become a /32
+            raise ValueError(address)
+        iface = ipaddress.ip_interface(address)
+        if version is not None and iface.version != version:
+            raise ValueError(address)
+    except ValueError:
+        example = "2001:db8:1::/127" if version == 6 else "10.1.1.0/31"
+        raise InvalidInput(
+            f"Interface {name}: {address!r} is not an {'IPv6 ' if version == 6 else ''}"
+            f"address with a prefix length (like {example}).",
+            code="invalid_interfaces",
+        ) from None
+    return iface.with_prefixlen
 
 
 def _interfaces(items: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -77,18 +109,22 @@ def _interfaces(items: list[dict[str, Any]]) -> list[dict[str, str]]:
         if name in seen:
             raise InvalidInput(f"Interface {name!r} is listed twice.", code="invalid_interfaces")
         seen.add(name)
-        try:
-            if "/" not in address:  # a bare address would silently become a /32
-                raise ValueError(address)
-            iface = ipaddress.ip_interface(address)
-        except ValueError:
-            raise InvalidInput(
-                f"Interface {name}: {address!r} is not an address with a prefix length "
-                "(like 10.1.1.0/31).",
-                code="invalid_interfaces",
-            ) from None
-        out.append({"name": name, "address": iface.with_prefixlen})
+        entry = {"name": name, "address": _interface_address(name, address)}
+        if item.get("address6") is not None:  # a dual-stack link: its IPv6 address beside
+            if ":" in entry["address"]:
+                raise InvalidInput(f"Interface {name}: address6 is for an interface whose "
+                                   "address is IPv4.", code="invalid_interfaces")  # fmt: skip
+            entry["address6"] = _interface_address(name, str(item["address6"]), 6)
+        out.append(entry)
     return out
+
+
+def interface_addresses(item: dict[str, str]) -> list[IPInterface]:
+    """An interface's addresses: IPv4 first, then IPv6."""
+    found = [ipaddress.ip_interface(item["address"])]
+    if item.get("address6"):
+        found.append(ipaddress.ip_interface(item["address6"]))
+    return sorted(found, key=lambda i: i.version)
 
 
 def create_router(
@@ -194,7 +230,8 @@ class Ownership:
     blocks: tuple[str, ...]
     borrowed: tuple[str, ...]
     lent: tuple[str, ...]
-    max_prefix: int
+    max_prefix: int  # IPv4
+    max_prefix6: int
 
 
 def _host_prefixes(rows: Any) -> tuple[str, ...]:
@@ -203,8 +240,8 @@ def _host_prefixes(rows: Any) -> tuple[str, ...]:
 
 def ownership(session: Session, host: Host) -> Ownership:
     """What IPAM says the host owns: its blocks, the addresses it holds in other blocks,
-    the addresses other hosts hold in its blocks, and the most prefixes it can
-    legitimately announce (each block, every address in it, each borrowed one)."""
+    the addresses other hosts hold in its blocks, and the most prefixes of each family it
+    can legitimately announce (each block, every address in it, each borrowed one)."""
     blocks = sorted(
         session.scalars(select(Block.cidr).where(Block.host_id == host.id)),
         key=_network_order,
@@ -222,49 +259,91 @@ def ownership(session: Session, host: Host) -> Ownership:
         .where(Allocation.host_id != host.id)
     ).all()
     borrowed = _host_prefixes(borrowed_rows)
-    most = sum(1 + ipaddress.ip_network(b).num_addresses for b in blocks) + len(borrowed)
-    return Ownership(
-        tuple(blocks), borrowed, _host_prefixes(lent_rows), max(1, min(most, 2**32 - 1))
-    )
+    most = {}
+    for version in (4, 6):
+        count = sum(1 + ipaddress.ip_network(b).num_addresses for b in blocks
+                    if ipaddress.ip_network(b).version == version)  # fmt: skip
+        count += sum(1 for p in borrowed if ipaddress.ip_network(p).version == version)
+        most[version] = max(1, min(count, 2**32 - 1))
+    return Ownership(tuple(blocks), borrowed, _host_prefixes(lent_rows), most[4], most[6])
+
+
+def _router_neighbors(router: Router, others: list[Router]) -> list[Neighbor]:
+    """Fabric routers on the router's links: one session per link, on the link's first
+    family (IPv4 on a dual-stack link), carrying IPv6 too when both ends have an IPv6 address
+    on it (FRR sends the interface's global IPv6 address as the next hop)."""
+    found = []
+    for item in router.interfaces:
+        mine = interface_addresses(item)
+        for other in others:
+            for theirs in other.interfaces:
+                their = interface_addresses(theirs)
+                if their[0].network != mine[0].network or their[0].ip == mine[0].ip:
+                    continue
+                shared = tuple(
+                    a.version for a in mine if any(b.network == a.network for b in their)
+                )
+                found.append(Neighbor(str(their[0].ip), other.asn, "router", other.name,
+                                      item["name"], families=shared))  # fmt: skip
+    return found
+
+
+def _host_sessions(
+    session: Session, router: Router, host: Host
+) -> list[tuple[dict[str, str], Peer, ipaddress.IPv4Address | ipaddress.IPv6Address]]:
+    """(interface, the host's peer at the interface's address, the host's address there) of
+    each session the host has with the router: at most one per family."""
+    peers = {p.address: p for p in peers_for_host(session, host.name)}
+    out = []
+    host_addresses = [ipaddress.ip_address(a) for a in (host.address, host.address6) if a]
+    for item in router.interfaces:
+        for iface in interface_addresses(item):
+            peer = peers.get(str(iface.ip))
+            for address in host_addresses:
+                if peer is not None and address in iface.network:
+                    out.append((item, peer, address))
+    return out
+
+
+def _host_neighbors(session: Session, router: Router, host: Host) -> list[Neighbor]:
+    """The host's sessions with the router. An IPv4 session carries IPv6 as well (MP-BGP)
+    when the host's IPv6 address is on the same link and it has no IPv6 session here."""
+    sessions = _host_sessions(session, router, host)
+    if not sessions:
+        return []
+    owns = ownership(session, host)
+    has_v6_session = any(address.version == 6 for _, _, address in sessions)
+    found = []
+    for item, peer, address in sessions:
+        families: tuple[int, ...] = (address.version,)
+        if address.version == 4 and not has_v6_session and host.address6:
+            v6 = [i for i in interface_addresses(item) if i.version == 6]
+            if v6 and ipaddress.ip_address(host.address6) in v6[0].network:
+                families = (4, 6)
+        found.append(
+            Neighbor(
+                str(address), host.asn, "host", host.name, item["name"],
+                hold_time=peer.hold_time, keepalive=peer.keepalive,
+                password=peer.password, ttl_security=peer.ttl_security,
+                owned_blocks=owns.blocks, borrowed=owns.borrowed, lent=owns.lent,
+                max_prefix=owns.max_prefix if address.version == 4 else owns.max_prefix6,
+                bfd=_bfd(peer), families=families, max_prefix6=owns.max_prefix6,
+            )
+        )  # fmt: skip
+    return found
 
 
 def neighbors(session: Session, router: Router) -> list[Neighbor]:
     """Every BGP neighbour of ``router``: fabric routers first, then hosts, by address."""
-    found: list[Neighbor] = []
-    others = [r for r in list_routers(session) if r.id != router.id]
-    hosts = list_hosts(session)
-    for item in router.interfaces:
-        iface = ipaddress.ip_interface(item["address"])
-        for other in others:
-            for theirs in other.interfaces:
-                addr = ipaddress.ip_interface(theirs["address"])
-                if addr.network == iface.network and addr.ip != iface.ip:
-                    found.append(
-                        Neighbor(str(addr.ip), other.asn, "router", other.name, item["name"])
-                    )
-        for host in hosts:
-            if ipaddress.ip_address(host.address) not in iface.network:
-                continue
-            peer = next(
-                (p for p in peers_for_host(session, host.name) if p.address == str(iface.ip)),
-                None,
-            )
-            if peer is None:  # the host does not peer with this router
-                continue
-            owns = ownership(session, host)
-            found.append(
-                Neighbor(
-                    host.address, host.asn, "host", host.name, item["name"],
-                    hold_time=peer.hold_time, keepalive=peer.keepalive,
-                    password=peer.password, ttl_security=peer.ttl_security,
-                    owned_blocks=owns.blocks, borrowed=owns.borrowed, lent=owns.lent,
-                    max_prefix=owns.max_prefix, bfd=_bfd(peer),
-                )
-            )  # fmt: skip
+    found = _router_neighbors(router, [r for r in list_routers(session) if r.id != router.id])
+    for host in list_hosts(session):
+        found += _host_neighbors(session, router, host)
     order = {"router": 0, "host": 1}
     return sorted(
-        found, key=lambda n: (order[n.kind], ipaddress.ip_address(n.address).packed, n.name)
-    )
+        found,
+        key=lambda n: (order[n.kind], ipaddress.ip_address(n.address).version,
+                       ipaddress.ip_address(n.address).packed, n.name),
+    )  # fmt: skip
 
 
 def _bfd(peer: Peer) -> tuple[int, int, int] | None:

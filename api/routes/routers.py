@@ -45,6 +45,7 @@ def router_public(session: Session, r: Router) -> RouterPublic:
                     name=n.name,
                     interface=n.interface,
                     password_set=bool(n.password),
+                    families=list(n.versions),
                 )  # fmt: skip
                 for n in routers.neighbors(session, r)
             ],

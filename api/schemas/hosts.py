@@ -13,6 +13,12 @@ AdvertiseMode = Literal["aggregate", "host-routes"]
 class HostCreate(Strict):
     name: str = Field(max_length=64)
     address: str = Field(max_length=64, description="Fabric address: next hop and router id.")
+    address6: str | None = Field(
+        default=None,
+        max_length=64,
+        description="IPv6 fabric address beside an IPv4 one: the global next hop of the "
+        "host's IPv6 prefixes (carried over its IPv4 sessions) and the source of IPv6 sessions.",
+    )
     asn: int = ASN
     labels: Labels = Field(default_factory=dict)
     advertise_mode: AdvertiseMode = "aggregate"
@@ -20,6 +26,9 @@ class HostCreate(Strict):
 
 class HostUpdate(Strict):
     address: str | None = Field(default=None, max_length=64)
+    address6: str | None = Field(
+        default=None, max_length=64, description="null removes the IPv6 address."
+    )
     asn: int | None = Field(default=None, ge=1, le=4294967295)
     labels: Labels | None = None
     advertise_mode: AdvertiseMode | None = None
@@ -28,6 +37,7 @@ class HostUpdate(Strict):
 class HostPublic(Public):
     name: str
     address: str
+    address6: str | None = None
     asn: int
     labels: Labels
     advertise_mode: str
@@ -43,6 +53,9 @@ class AdvertisementPublic(Public):
 class DesiredStatePublic(Public):
     host: str
     next_hop: str
+    next_hop6: str | None = Field(
+        default=None, description="Global IPv6 next hop of the IPv6 prefixes (None: none)."
+    )
     asn: int
     mode: str
     revision: int = Field(description="The fabric's revision this answer reflects.")
@@ -68,5 +81,6 @@ class SpeakerPublic(Public):
 
     host: str
     address: str
+    address6: str | None = None
     asn: int
     peers: list[SpeakerPeerPublic]

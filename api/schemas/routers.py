@@ -11,6 +11,12 @@ from api.schemas.common import ASN, Public, Strict
 class InterfaceSpec(Strict):
     name: str = Field(max_length=15, description="Interface name on the router, e.g. eth1.")
     address: str = Field(max_length=64, description="Address with prefix length, 10.1.1.0/31.")
+    address6: str | None = Field(
+        default=None,
+        max_length=64,
+        description="IPv6 address with prefix length beside an IPv4 one (a dual-stack link), "
+        "2001:db8:1::/127.",
+    )
 
 
 class RouterCreate(Strict):
@@ -28,6 +34,7 @@ class NeighborPublic(Public):
     name: str
     interface: str
     password_set: bool
+    families: list[int] = Field(description="The address families the session carries (4, 6).")
 
 
 class AppliedReport(Strict):

@@ -14,10 +14,15 @@ app = typer.Typer(help="Container hosts: BGP speakers and gateways.", no_args_is
 HOST_COLUMNS = [
     ("name", field("name")),
     ("address", field("address")),
+    ("address6", field("address6")),
     ("asn", field("asn")),
     ("labels", field("labels")),
     ("mode", field("advertise_mode")),
     ("revision", field("revision")),
+]
+Address6Opt = Annotated[
+    str | None,
+    typer.Option("--address6", help="IPv6 fabric address beside an IPv4 one (dual-stack)."),
 ]
 ModeOpt = Annotated[str | None, typer.Option("--mode", help="aggregate or host-routes.")]
 LabelOpt = Annotated[list[str] | None, typer.Option("--label", help="k=v (repeat).")]
@@ -29,11 +34,14 @@ def add(
     name: str,
     address: Annotated[str, typer.Option(help="Fabric address: next hop and router id.")],
     asn: Annotated[int, typer.Option(help="The host's AS number.")],
+    address6: Address6Opt = None,
     label: LabelOpt = None,
     mode: ModeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     body: dict[str, Any] = {"name": name, "address": address, "asn": asn}
+    if address6:
+        body["address6"] = address6
     body["labels"] = pairs(label, "--label")
     if mode:
         body["advertise_mode"] = mode
@@ -59,6 +67,10 @@ def update(
     ctx: typer.Context,
     name: str,
     address: Annotated[str | None, typer.Option()] = None,
+    address6: Address6Opt = None,
+    no_address6: Annotated[
+        bool, typer.Option("--no-address6", help="Remove the host's IPv6 address.")
+    ] = False,
     asn: Annotated[int | None, typer.Option()] = None,
     label: LabelOpt = None,
     mode: ModeOpt = None,
@@ -67,6 +79,8 @@ def update(
     body: dict[str, Any] = {}
     if address:
         body["address"] = address
+    if address6 or no_address6:
+        body["address6"] = None if no_address6 else address6
     if asn:
         body["asn"] = asn
     if label is not None:

@@ -39,6 +39,7 @@ class Fabric:
     topo: Topology
     workloads: Lab
     containers: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # ns, ip, host
+    addresses6: dict[str, str] = field(default_factory=dict)  # dual-stack containers' IPv6
 
     def fabricctl_text(self, *args: str) -> str:
         """The CLI against the lab's API, run inside the controller node (the API's network)."""
@@ -74,11 +75,14 @@ class Fabric:
             path.write_text(made["token"])
         return path
 
-    def start_container(self, host: str, name: str) -> str:
-        """A container behind the host, its network made by fabric-cni; its address."""
-        network = containers.host_network(API, self.cni_token(), host)
+    def start_container(self, host: str, name: str, family: str = "4") -> str:
+        """A container behind the host, its network made by fabric-cni; its address (IPv4
+        unless ``family`` is "6"; a "dual" container's IPv6 address goes to ``addresses6``)."""
+        network = containers.host_network(API, self.cni_token(), host, family=family)
         ns, result = containers.start(self.topo, host, name, network)
-        address = address_of(result)
+        address = address_of(result, 6 if family == "6" else 4)
+        if family == "dual":
+            self.addresses6[name] = address_of(result, 6)
         self.containers[name] = (ns, address, host)
         return address
 

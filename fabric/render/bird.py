@@ -4,8 +4,9 @@ Interface addresses are not BIRD's job (the system sets them); everything else
 matches ``fabric.render.frr``: eBGP/iBGP neighbours from addressing, connected
 routes exported, ECMP into the kernel, and with ``filters`` an import filter per
 host of exactly what IPAM says it owns plus an import limit of what it can own.
-Host neighbours are sent nothing (``export none``), for the reasons given in
-``fabric.render.frr``.
+An IPv4 session carries an IPv6 channel too when ``fabric.routers`` says it carries both
+families (a host's IPv6 address on the same link). Host neighbours are sent nothing
+(``export none``), for the reasons given in ``fabric.render.frr``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ from fabric.routers import Neighbor
 
 def _ident(kind: str, name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", f"{kind}_{name}")
+
+
+def _session_suffix(n: Neighbor) -> str:
+    """IPv6 sessions get their own protocol name: a host may have one of each family."""
+    return "_v6" if ipaddress.ip_address(n.address).version == 6 and n.kind == "host" else ""
 
 
 def _prefix_set(n: Neighbor, version: int) -> list[str]:
@@ -58,15 +64,19 @@ def render(router: Router, neighbors: list[Neighbor], *, filters: bool = True) -
         "",
     ]
     for n in neighbors:
-        version = ipaddress.ip_address(n.address).version
-        channel = "ipv4" if version == 4 else "ipv6"
-        imports = ["import all;"]
-        if filters and n.kind == "host":
-            name, body = _filter(n, version)
-            lines += body
-            imports = [f"import filter {name};", f"import limit {n.max_prefix} action disable;"]
+        channels = []
+        for version in n.versions:
+            imports = ["import all;"]
+            if filters and n.kind == "host":
+                name, body = _filter(n, version)
+                lines += body
+                imports = [f"import filter {name};",
+                           f"import limit {n.limit(version)} action disable;"]  # fmt: skip
+            export = "export none;" if n.kind == "host" else "export all;"
+            channels += [f"  ipv{version} {{", *(f"    {i}" for i in imports), f"    {export}",
+                         "  };"]  # fmt: skip
         lines += [
-            f"protocol bgp {_ident(n.kind, n.name)} {{",
+            f"protocol bgp {_ident(n.kind, n.name)}{_session_suffix(n)} {{",
             f'  description "{n.kind} {n.name}";',
             f"  local as {router.asn};",
             f"  neighbor {n.address} as {n.asn};",
@@ -85,9 +95,7 @@ def render(router: Router, neighbors: list[Neighbor], *, filters: bool = True) -
             # After an error (a hold timer, BFD down) BIRD refuses the peer for 60 s at first
             # by default: a host that hung and came back would wait that long for its routes.
             lines.append("  error wait time 2, 60;")
-        export = "export none;" if n.kind == "host" else "export all;"
-        lines += [f"  {channel} {{", *(f"    {i}" for i in imports), f"    {export}", "  };"]
-        lines += ["}", ""]
+        lines += [*channels, "}", ""]
     return "\n".join([*lines, *_bfd(neighbors)])
 
 

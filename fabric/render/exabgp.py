@@ -18,9 +18,6 @@ from fabric.errors import InvalidInput
 from fabric.validation import BGP_PASSWORD
 
 PROCESS_NAME = "fabric-injector"
-# Both families on every session: the injector sends IPv6 prefixes only where
-# IPv6 pools exist; an unused family costs nothing.
-FAMILIES = ("ipv4 unicast", "ipv6 unicast")
 _SAFE_ARG = re.compile(r"^[A-Za-z0-9_./:=@+-]+$")
 
 
@@ -44,6 +41,23 @@ class Speaker:
     address: str
     asn: int
     peers: Sequence[SpeakerPeer]
+    address6: str | None = None  # beside an IPv4 ``address``: the source of IPv6 sessions
+
+    def local_address(self, peer: SpeakerPeer) -> str | None:
+        """The host's address of the peer's family; None when it has none."""
+        if ipaddress.ip_address(peer.address).version == ipaddress.ip_address(self.address).version:
+            return self.address
+        return self.address6 if ipaddress.ip_address(peer.address).version == 6 else None
+
+
+def session_families(peer_address: str) -> tuple[str, ...]:
+    """What a session carries. An IPv4 session carries both families (MP-BGP: the IPv6
+    prefixes with the host's global IPv6 next hop), the default, one session per ToR; an
+    IPv6 session carries IPv6 only (IPv4 prefixes need an IPv4 next hop, RFC 8950 is not
+    used). A ToR that does not activate IPv6 on a session simply never negotiates it."""
+    if ipaddress.ip_address(peer_address).version == 4:
+        return ("ipv4 unicast", "ipv6 unicast")
+    return ("ipv6 unicast",)
 
 
 def _process_line(argv: Sequence[str]) -> str:
@@ -55,12 +69,12 @@ def _process_line(argv: Sequence[str]) -> str:
     return " ".join(argv)
 
 
-def _neighbor(speaker: Speaker, peer: SpeakerPeer) -> list[str]:
-    local = ipaddress.ip_address(speaker.address)
+def _neighbor(speaker: Speaker, peer: SpeakerPeer, local: str) -> list[str]:
+    main = ipaddress.ip_address(speaker.address)
     remote = ipaddress.ip_address(peer.address)
     lines = [
         f"neighbor {remote} {{",
-        f"    router-id {local if local.version == 4 else '0.0.0.1'};",
+        f"    router-id {main if main.version == 4 else '0.0.0.1'};",
         f"    local-address {local};",
         f"    local-as {speaker.asn};",
         f"    peer-as {peer.asn};",
@@ -77,7 +91,7 @@ def _neighbor(speaker: Speaker, peer: SpeakerPeer) -> list[str]:
         lines.append("    outgoing-ttl 255;")
         lines.append(f"    incoming-ttl {256 - peer.ttl_security};")
     lines.append("    family {")
-    lines += [f"        {fam};" for fam in FAMILIES]
+    lines += [f"        {fam};" for fam in session_families(peer.address)]
     lines.append("    }")
     # Route refresh: a ToR whose inbound filter changes (a re-rendered prefix-list once the
     # host claims a new block) asks for the host's routes again and ExaBGP resends its
@@ -114,6 +128,11 @@ def render(speaker: Speaker, process_argv: Sequence[str]) -> str:
         "",
     ]
     for peer in sorted(speaker.peers, key=_address_order):
-        out += _neighbor(speaker, peer)
+        local = speaker.local_address(peer)
+        if local is None:  # visible in the file, rather than a speaker that will not start
+            out += [f"# peer {peer.address} left out: host {speaker.host} has no address of "
+                    "its family", ""]  # fmt: skip
+            continue
+        out += _neighbor(speaker, peer, local)
         out.append("")
     return "\n".join(out)

@@ -17,6 +17,10 @@ lines, and a stale permit would outlive the ownership), followed by ``clear bgp 
 soft in``: FRR keeps no copy of the routes its old filter dropped (a block announced
 before the push) and asks the hosts for them again (their ExaBGP offers route refresh).
 
+Both families: an IPv4 session with a host (or another router) is activated in IPv6 unicast
+too when the host has an IPv6 address on the same link (``fabric.routers``): one session per
+host carries both, each family with its own prefix-list and maximum-prefix.
+
 Host neighbours are sent nothing (``route-map to-hosts out``, one deny clause):
 their speaker installs no route (hosts reach the fabric through their default
 route to the ToR), yet ExaBGP would parse, store and report every route of the
@@ -30,14 +34,10 @@ from __future__ import annotations
 import ipaddress
 
 from fabric.models import Router
-from fabric.routers import Neighbor
+from fabric.routers import Neighbor, interface_addresses
 
 ECMP_PATHS = 8
 TO_HOSTS = "to-hosts"  # the outbound route-map of host neighbours: denies everything
-
-
-def _family(address: str) -> int:
-    return ipaddress.ip_address(address).version
 
 
 def prefix_list(n: Neighbor, version: int) -> tuple[str, list[str]]:
@@ -79,12 +79,13 @@ def _interfaces(router: Router, neighbors: list[Neighbor]) -> list[str]:
     ]
     peers_on = {n.interface: n for n in neighbors}
     for item in router.interfaces:
-        iface = ipaddress.ip_interface(item["address"])
         lines.append(f"interface {item['name']}")
         if item["name"] in peers_on:
             n = peers_on[item["name"]]
             lines.append(f" description {n.kind} {n.name}")
-        lines += [f" {'ip' if iface.version == 4 else 'ipv6'} address {iface}", "exit", "!"]
+        lines += [f" {'ip' if iface.version == 4 else 'ipv6'} address {iface}"
+                  for iface in interface_addresses(item)]  # fmt: skip
+        lines += ["exit", "!"]
     return lines
 
 
@@ -126,10 +127,8 @@ def _address_family(
     router: Router, neighbors: list[Neighbor], version: int, filters: bool
 ) -> tuple[list[str], list[str]]:
     """One address family's block of ``router bgp``, and the prefix-lists it refers to."""
-    members = [n for n in neighbors if _family(n.address) == version]
-    has_iface = any(
-        ipaddress.ip_interface(i["address"]).version == version for i in router.interfaces
-    )
+    members = [n for n in neighbors if version in n.versions]
+    has_iface = any(a.version == version for i in router.interfaces for a in interface_addresses(i))
     if not members and not has_iface:
         return [], []
     afi = "ipv4" if version == 4 else "ipv6"
@@ -145,7 +144,7 @@ def _address_family(
             name, entries = prefix_list(n, version)
             lists += entries
             lines.append(f"  neighbor {n.address} prefix-list {name} in")
-            lines.append(f"  neighbor {n.address} maximum-prefix {n.max_prefix}")
+            lines.append(f"  neighbor {n.address} maximum-prefix {n.limit(version)}")
     lines.append(" exit-address-family")
     return lines, lists
 

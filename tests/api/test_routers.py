@@ -30,7 +30,7 @@ def test_router_lifecycle_and_config(client: TestClient) -> None:
     body = client.get("/v1/routers/leaf1").json()
     assert body["neighbors"] == [
         {"address": "10.1.1.1", "asn": 65001, "kind": "host", "name": "h1", "interface": "eth3",
-         "password_set": True}
+         "password_set": True, "families": [4]}
     ]  # fmt: skip
     assert "hunter2" not in client.get("/v1/routers").text
     config = client.get("/v1/routers/leaf1/config", params={"format": "frr"})

@@ -96,6 +96,9 @@ def push_tor_config(fabric: Fabric, kind: str, base: Path) -> None:
         kill_pid(int((run / f"{daemon}.pid").read_text()))
     for i, cidr in ((1, "10.0.1.0/31"), (2, "10.0.2.0/31"), (3, "10.0.255.0/31")):
         sh("ip", "netns", "exec", ns, "ip", "addr", "replace", cidr, "dev", f"eth{i}")
+    for i in (1, 2):  # the rack's links are dual-stack
+        sh("ip", "netns", "exec", ns, "ip", "-6", "addr", "replace", f"fd00:0:{i}::1/64",
+           "dev", f"eth{i}", "nodad")  # fmt: skip
     sh("ip", "netns", "exec", ns, "bird", "-c", str(conf), "-s", str(base / "bird.ctl"),
        "-P", str(base / "bird.pid"))  # fmt: skip
 
