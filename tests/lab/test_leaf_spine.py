@@ -2,8 +2,8 @@
 
 Two containers per host, allocated through the REST API (the CLI, run inside
 the controller node, since the API lives on the lab's own network); then the
-ping matrix, ECMP on the leaves, a leaf-spine link failure, and a destroy that
-leaves nothing behind.
+ping matrix, ECMP on the leaves (IPv4 and IPv6: the topology is dual-stack), a leaf-spine
+link failure, and a destroy that leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -127,9 +127,10 @@ def test_fabricctl_lab_container_starts_one_through_the_plugin(fabric: LeafSpine
     assert address not in {a["address"] for a in left}
 
 
-def _other_rack_blocks(fabric: LeafSpine, leaf: str) -> set[str]:
+def _other_rack_blocks(fabric: LeafSpine, leaf: str, version: int = 4) -> set[str]:
     other = {h for rack, hosts in RACKS.items() if rack != leaf for h in hosts}
-    return {b for host in other for b in fabric.fabricctl("routes", "--host", host)["blocks"]}
+    return {b for host in other for b in fabric.fabricctl("routes", "--host", host)["blocks"]
+            if (":" in b) == (version == 6)}  # fmt: skip
 
 
 def test_leaves_reach_the_other_rack_over_both_spines(fabric: LeafSpine) -> None:
@@ -143,6 +144,40 @@ def test_leaves_reach_the_other_rack_over_both_spines(fabric: LeafSpine) -> None
             return hops if all(hops.get(b) == spines[leaf] for b in blocks) else None
 
         wait_for(f"{leaf} to have two next hops for {sorted(blocks)}", ecmp, 30)
+
+
+def _active_hops6(fabric: LeafSpine, leaf: str) -> dict[str, int]:
+    """The leaf's IPv6 BGP routes in its FIB: prefix -> how many next hops are active."""
+    routes = fabric.vtysh(leaf, "show ipv6 route bgp json")
+    return {p: sum(bool(h.get("active")) for h in e[0].get("nexthops", [])) for p, e in routes.items()}
+
+
+def test_ipv6_ping_matrix_and_ecmp_over_both_spines(fabric: LeafSpine) -> None:
+    """A dual-stack container on every host: every pair pings over IPv6, and each leaf reaches
+    the other rack's IPv6 blocks over both spines (IPv6 over the IPv4 sessions, end to end)."""
+    six: dict[str, tuple[str, str, str]] = {}  # name -> namespace, IPv6 address, host
+    try:
+        for hosts in RACKS.values():
+            for h in hosts:
+                network = containers.host_network(API, fabric.cni_token(), h, family="dual")
+                ns, result = containers.start(fabric.topo, h, f"{h}v6", network)
+                six[f"{h}v6"] = (ns, address_of(result, 6), h)
+
+        def unreachable6() -> list[tuple[str, str]]:
+            return [(s, d) for s, (ns, _, _) in six.items() for d, (_, a, _) in six.items()
+                    if s != d and not fabric.workloads.ping(ns, a)]  # fmt: skip
+
+        wait_for("every IPv6 pair", lambda: not unreachable6(), 90, 1)
+        for leaf in RACKS:
+            blocks = _other_rack_blocks(fabric, leaf, 6)
+            assert len(blocks) == 2, blocks
+            wait_for(f"{leaf} to reach {sorted(blocks)} over both spines",
+                     lambda leaf=leaf, blocks=blocks: all(
+                         _active_hops6(fabric, leaf).get(b) == 2 for b in blocks), 30)  # fmt: skip
+    finally:
+        for name, (_, _, h) in six.items():
+            network = containers.host_network(API, fabric.cni_token(), h, family="dual")
+            containers.stop(fabric.topo, h, name, network)
 
 
 LATE_POOL, LATE_CIDR = "late", "10.250.0.0/24"  # claimed by h3 only after tor-sync runs
