@@ -48,6 +48,11 @@ def _is_dotted_quad(address: str) -> bool:
         return False
 
 
+def version_of(canonical_prefix: str) -> int:
+    """4 or 6, of a prefix ``canonical`` has written (no parsing: IPv6 text holds a colon)."""
+    return 6 if ":" in canonical_prefix else 4
+
+
 def is_host_route(canonical_prefix: str) -> bool:
     return canonical_prefix.endswith("/128" if ":" in canonical_prefix else "/32")
 

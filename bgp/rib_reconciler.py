@@ -4,8 +4,8 @@ Acks can go missing under load, so what was announced is not proof that ExaBGP h
 so often, and once quiet after an ack went missing, the reconciler asks ExaBGP what each
 established peer's adj-rib-out holds. ExaBGP moves a route there only once it has sent it, so a
 difference counts only when a second look ``confirm_after`` seconds later shows it again: a
-burst still on its way is not a loss. An IPv6 session is expected to hold the IPv6 prefixes
-only (``fabric.render.exabgp.session_families``).
+burst still on its way is not a loss. Each session is expected to hold the families it carries
+(``fabric.render.exabgp.session_families``: an IPv6 session, IPv6 only).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from bgp import exabgp_api
 from bgp.announcer import Announcer
+from fabric.render.exabgp import session_families
 
 log = logging.getLogger("fabric.injector")
 
@@ -76,7 +77,10 @@ class RibReconciler:
         missing: set[str] = set()
         extra: set[str] = set()
         for peer in self.established():
-            carried = expected if ":" not in peer else {p for p in expected if ":" in p}
+            families = session_families(peer)
+            carried = expected if len(families) == 2 else {  # a set difference in C when both
+                p for p in expected if f"ipv{exabgp_api.version_of(p)} unicast" in families
+            }
             missing |= carried - held.get(peer, set())
             extra |= held.get(peer, set()) - expected
         return missing, extra

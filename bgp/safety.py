@@ -53,10 +53,10 @@ def check(state: dict[str, Any], allow: Sequence[str] = ()) -> Verdict:
             verdict.refused[text] = "block not affine to this host"
         elif kind != "block" and not exabgp_api.is_host_route(text):
             verdict.refused[text] = "a workload route must be a host route"
-        elif (4 if "." in text.partition("/")[0] else 6) not in versions:
+        elif exabgp_api.version_of(text) not in versions:
             verdict.refused[text] = (
-                f"no IPv{4 if '.' in text.partition('/')[0] else 6} next hop: the host has no "
-                "address of that family"
+                f"no IPv{exabgp_api.version_of(text)} next hop: the host has no address of "
+                "that family"
             )
         elif limits and not any(_inside(ipaddress.ip_network(text), lim) for lim in limits):
             verdict.refused[text] = "outside the locally allowed ranges"
