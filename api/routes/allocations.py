@@ -16,7 +16,7 @@ from api.schemas.allocations import (
     ReleaseRequest,
     ReleaseResult,
 )
-from fabric.ipam import queries, release
+from fabric.ipam import plan, queries, release
 from fabric.models import Allocation
 from fabric.revisions import touches
 from fabric.store import ipam_fast, ipam_writes
@@ -35,13 +35,13 @@ def public(rows: list[Allocation]) -> list[AllocationPublic]:
 Outcome = tuple[list[dict[str, Any]], bool]  # the allocations described, and whether new
 
 
-def _allocate_together(session: Session, requests: list[ipam_fast.Request]) -> list[Outcome | None]:
+def _allocate_together(session: Session, requests: list[plan.Request]) -> list[Outcome | None]:
     described = ipam_fast.allocate_many(session, requests)
     return [None if rows is None else (rows, True) for rows in described]
 
 
 def _allocate_at_once(
-    db: Database, requests: list[ipam_fast.Request]
+    db: Database, requests: list[plan.Request]
 ) -> tuple[list[Outcome], int] | None:
     got = ipam_fast.allocate_at_once(db.write_engine, requests)
     if got is None:
@@ -57,7 +57,7 @@ def _together(body: AllocationCreate, request: Request) -> Together | None:
         return None
     check_handle(body.handle)
     attrs = validate_attributes(body.attributes)
-    ask = ipam_fast.Request(body.host, body.handle, int(body.family), attrs,
+    ask = plan.Request(body.host, body.handle, int(body.family), attrs,
                             principal_of(request), request_label(request))  # fmt: skip
     return Together(_allocate_together, ask, _allocate_at_once)
 
@@ -117,13 +117,13 @@ def _released(described: list[list[dict[str, Any]]]) -> list[list[AllocationPubl
 
 
 def _release_together(
-    session: Session, asks: list[ipam_fast.Release]
+    session: Session, asks: list[plan.Release]
 ) -> list[list[AllocationPublic] | None]:
     return list(_released(ipam_fast.release_many(session, asks)))
 
 
 def _release_at_once(
-    db: Database, asks: list[ipam_fast.Release]
+    db: Database, asks: list[plan.Release]
 ) -> tuple[list[list[AllocationPublic]], int | None] | None:
     got = ipam_fast.release_at_once(db.write_engine, asks)
     return None if got is None else (_released(got[0]), got[1])
@@ -139,7 +139,7 @@ async def release_allocations(body: ReleaseRequest, request: Request) -> Release
     together = None
     if body.handle is not None and body.address is None:  # the common case: served together
         principal = principal_of(request)
-        ask = ipam_fast.Release(body.handle, body.family, principal, request_label(request))
+        ask = plan.Release(body.handle, body.family, principal, request_label(request))
         together = Together(_release_together, ask, _release_at_once)
     with timed(request, "release"):
         return ReleaseResult(released=await in_write_transaction(request, work, together))

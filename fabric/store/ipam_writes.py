@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from fabric.ipam import allocator, queries
+from fabric.ipam import allocator, plan, queries
 from fabric.store import ipam_fast
 from fabric.validation import check_handle, validate_attributes
 
@@ -30,7 +30,7 @@ def allocate_described(session: Session, **request: Any) -> list[dict[str, Any]]
 
 
 def allocate_batch(
-    session: Session, requests: list[ipam_fast.Request]
+    session: Session, requests: list[plan.Request]
 ) -> list[list[dict[str, Any]]]:
     """Common-case requests in one transaction, as the API's group commit serves the requests
     that queued together: all through ``ipam_fast.allocate_many``, the ones it declines (a

@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import Connection
 
 from fabric import hosts, pools
-from fabric.store import ipam_fast, ipam_writes, migrate
+from fabric.ipam.plan import Request
+from fabric.store import ipam_writes, migrate
 from fabric.store.database import Database
 from fabric.store.pg_stats import MIN_PAGES, StatsKeeper
 
@@ -24,7 +25,7 @@ EXPLAIN = "EXPLAIN EXECUTE held('a-1', 'a-2', 'a-3')"
 def allocate(db: Database, first: int, count: int) -> None:
     for start in range(first, first + count, 50):
         with db.write() as s:
-            asks = [ipam_fast.Request(f"h{i % 4}", f"a-{i}", 4, {}) for i in range(start, start + 50)]
+            asks = [Request(f"h{i % 4}", f"a-{i}", 4, {}) for i in range(start, start + 50)]
             ipam_writes.allocate_batch(s, asks)
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import event, func, select
 
 from fabric import audit, hosts, pools
-from fabric.ipam import allocator, check, queries, release
+from fabric.ipam import allocator, check, plan, queries, release
 from fabric.models import Allocation, AuditEntry, Block
 from fabric.revisions import current_revision
 from fabric.store import ipam_fast, ipam_pg, migrate
@@ -33,7 +33,7 @@ def seed(db: Database) -> None:
             hosts.create_host(s, name=h, address=f"192.0.2.{i + 1}", asn=65001)
 
 
-def together(db: Database, requests: list[ipam_fast.Request]) -> list[str]:
+def together(db: Database, requests: list[plan.Request]) -> list[str]:
     """As the group commit runs a batch: at once if it can be (PostgreSQL, what the last
     batch left known still true: ``ipam_fast.allocate_at_once``); else served together, the
     declined ones after, one by one through the ORM path, all in one transaction."""
@@ -52,7 +52,7 @@ def together(db: Database, requests: list[ipam_fast.Request]) -> list[str]:
         ]
 
 
-def one_by_one(db: Database, requests: list[ipam_fast.Request]) -> list[str]:
+def one_by_one(db: Database, requests: list[plan.Request]) -> list[str]:
     out = []
     for r in requests:
         with db.write() as s:
@@ -69,7 +69,7 @@ def contents(db: Database) -> dict[tuple[str, int], tuple[str, str]]:
 
 
 request = st.builds(
-    ipam_fast.Request,
+    plan.Request,
     host=st.sampled_from(HOSTS),
     handle=st.sampled_from([f"c{i}" for i in range(12)]),  # repeats: asked twice in a batch
     family=st.sampled_from([4, 4, 6]),
@@ -81,7 +81,7 @@ class Abort(Exception):
     pass
 
 
-def aborted(db: Database, requests: list[ipam_fast.Request]) -> None:
+def aborted(db: Database, requests: list[plan.Request]) -> None:
     """A batch served, then rolled back (another request of its batch failed)."""
     with pytest.raises(Abort), db.write() as s:
         ipam_fast.allocate_many(s, requests)
@@ -110,7 +110,7 @@ step = st.one_of(
 def test_served_together_as_one_after_another(
     new_database: Callable[[], str],
     tmp_path_factory: pytest.TempPathFactory,
-    before: list[ipam_fast.Request],
+    before: list[plan.Request],
     steps: list[tuple[str, Any]],
 ) -> None:
     """Served together on each backend (on PostgreSQL its writes are one statement,
@@ -126,7 +126,7 @@ def test_served_together_as_one_after_another(
     # handle held on another host is the group commit's business (the batch runs again).
     owner: dict[str, str] = {}
 
-    def keep(requests: list[ipam_fast.Request]) -> list[ipam_fast.Request]:
+    def keep(requests: list[plan.Request]) -> list[plan.Request]:
         return [r for r in requests if owner.setdefault(r.handle, r.host) == r.host]
 
     for db in dbs:
@@ -154,11 +154,11 @@ def test_a_batch_fills_the_block_skips_reserved_and_leaves_the_rest(database_url
         allocator.allocate(s, host="h1", handle="first")
         allocator.allocate(s, host="h2", handle="dup")
     who = [object(), object()]
-    asks = [ipam_fast.Request("h1", f"n{i}", 4, {"pod": f"p{i}"}, who[i % 2], f"call {i}")
+    asks = [plan.Request("h1", f"n{i}", 4, {"pod": f"p{i}"}, who[i % 2], f"call {i}")
             for i in range(8)]  # fmt: skip
-    asks.insert(3, ipam_fast.Request("h1", "n1", 4, {}))  # asked twice in the batch
-    asks.append(ipam_fast.Request("h1", "dup", 4, {}))  # held on another host
-    asks.append(ipam_fast.Request("nowhere", "x", 4, {}))  # no such host
+    asks.insert(3, plan.Request("h1", "n1", 4, {}))  # asked twice in the batch
+    asks.append(plan.Request("h1", "dup", 4, {}))  # held on another host
+    asks.append(plan.Request("nowhere", "x", 4, {}))  # no such host
     with db.write() as s:
         got = ipam_fast.allocate_many(s, asks)
         revision = s.info["revision"]
@@ -206,14 +206,14 @@ def test_a_batch_at_once_writes_all_or_nothing(postgres_url: str) -> None:
 
     def at_once(*asks: tuple[str, str]) -> list[str] | None:
         got = ipam_fast.allocate_at_once(
-            db.write_engine, [ipam_fast.Request(h, k, 4, {}, None, f"call {k}") for h, k in asks]
+            db.write_engine, [plan.Request(h, k, 4, {}, None, f"call {k}") for h, k in asks]
         )
         return None if got is None else [str(rows[0]["address"]) for rows in got[0]]
 
     with db.write() as s:  # h1 claims 10.0.0.0/29 (the ORM path) and takes .0; .1 is reserved
         allocator.allocate(s, host="h1", handle="first")
     assert at_once(("h1", "a")) is None  # nothing known yet
-    assert together(db, [ipam_fast.Request("h1", "a", 4, {})]) == ["10.0.0.2"]  # now known
+    assert together(db, [plan.Request("h1", "a", 4, {})]) == ["10.0.0.2"]  # now known
     with db.read() as s:
         revision = current_revision(s)
     assert at_once(("h1", "b"), ("h1", "c")) == ["10.0.0.3", "10.0.0.4"]
@@ -234,7 +234,7 @@ def test_a_batch_at_once_writes_all_or_nothing(postgres_url: str) -> None:
     assert at_once(("h1", "e")) is None
     # A writer holding the lock while the statement comes: it waits, then finds the revision
     # moved on, and writes nothing (PostgreSQL checks the row as that writer left it).
-    assert together(db, [ipam_fast.Request("h1", "e", 4, {})]) == ["10.0.0.6"]
+    assert together(db, [plan.Request("h1", "e", 4, {})]) == ["10.0.0.6"]
     with ThreadPoolExecutor(1) as pool, other.write() as s:
         allocator.allocate(s, host="h1", handle="theirs too", address="10.0.0.7")
         waiting = pool.submit(at_once, ("h1", "f"))
@@ -272,7 +272,7 @@ def test_what_a_batch_remembers_follows_every_other_write(database_url: str) -> 
     def one(handle: str | None = None, then: Any = None) -> str | None:
         statements.clear()
         with db.write() as s:
-            ask = ipam_fast.Request("h1", handle or f"k{next(count)}", 4, {})
+            ask = plan.Request("h1", handle or f"k{next(count)}", 4, {})
             got = ipam_fast.allocate_many(s, [ask])[0]
             if then is not None:
                 then(s)
@@ -292,7 +292,7 @@ def test_what_a_batch_remembers_follows_every_other_write(database_url: str) -> 
     assert one() == "10.0.0.4"
     release_handle(db, "k0")
     assert one() == "10.0.0.2"  # released, so free again
-    aborted(db, [ipam_fast.Request("h1", "gone", 4, {})])
+    aborted(db, [plan.Request("h1", "gone", 4, {})])
     assert one() == "10.0.0.5"  # taken by a batch rolled back, so never taken
     # .5 released in the same transaction as the batch that took .6: free at commit.
     assert one(then=lambda s: release.release(s, handle="k4")) == "10.0.0.6"
@@ -328,7 +328,7 @@ def described(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 release_ask = st.builds(
-    ipam_fast.Release,
+    plan.Release,
     handle=st.sampled_from([f"c{i}" for i in range(14)]),  # c12, c13: never allocated
     family=st.sampled_from([None, None, 4, 6]),
     label=st.sampled_from(["call a", "call b"]),
@@ -343,8 +343,8 @@ release_ask = st.builds(
 def test_releases_served_together_as_one_after_another(
     new_database: Callable[[], str],
     tmp_path_factory: pytest.TempPathFactory,
-    before: list[ipam_fast.Request],
-    batches: list[list[ipam_fast.Release]],
+    before: list[plan.Request],
+    batches: list[list[plan.Release]],
 ) -> None:
     """``release_many`` on each backend (on PostgreSQL ``release_at_once``, tried first as the
     group commit does) against ``release.release`` one by one on SQLite: the same allocations
@@ -393,14 +393,14 @@ def test_releases_at_once_write_all_or_nothing(postgres_url: str) -> None:
             return current_revision(s)
 
     before = revision()
-    got = ipam_fast.release_at_once(db.write_engine, [ipam_fast.Release("a", label="call a"),
-                                                 ipam_fast.Release("a"), ipam_fast.Release("nobody")])  # fmt: skip
+    got = ipam_fast.release_at_once(db.write_engine, [plan.Release("a", label="call a"),
+                                                 plan.Release("a"), plan.Release("nobody")])  # fmt: skip
     assert got is not None and got[1] == before + 1 == revision()
     assert [[d["handle"] for d in each] for each in got[0]] == [["a"], [], []]
     with db.read() as s:
         entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "delete")).one()
         assert (entry.key, entry.request) == (f"allocations/{got[0][0][0]['address']}", "call a")
-    assert ipam_fast.release_at_once(db.write_engine, [ipam_fast.Release("nobody")]) == ([[]], None)
+    assert ipam_fast.release_at_once(db.write_engine, [plan.Release("nobody")]) == ([[]], None)
     assert revision() == before + 1  # nothing held, nothing written
     state = contents(db)
     with db.write_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -414,7 +414,7 @@ def test_releases_at_once_write_all_or_nothing(postgres_url: str) -> None:
     # A writer holding the lock while the statement comes: it waits, then writes nothing.
     with ThreadPoolExecutor(1) as pool, db.write() as s:
         allocator.allocate(s, host="h1", handle="e")
-        waiting = pool.submit(ipam_fast.release_at_once, db.write_engine, [ipam_fast.Release("b")])
+        waiting = pool.submit(ipam_fast.release_at_once, db.write_engine, [plan.Release("b")])
         time.sleep(0.3)
         assert not waiting.done()  # held up by the lock
     assert waiting.result() is None
@@ -429,7 +429,7 @@ def test_a_release_of_nothing_bumps_nothing(tmp_path: Any) -> None:
     with db.write() as s:
         allocator.allocate(s, host="h1", handle="kept")
     with db.write() as s:
-        assert ipam_fast.release_many(s, [ipam_fast.Release("unknown"), ipam_fast.Release("kept", 6)]) == [[], []]
+        assert ipam_fast.release_many(s, [plan.Release("unknown"), plan.Release("kept", 6)]) == [[], []]
         assert "revision" not in s.info  # idempotent: no change, no revision
     assert contents(db) == {("kept", 4): ("10.0.0.0", "10.0.0.0/29")}
     db.dispose()
