@@ -72,6 +72,15 @@ class FabricCollector(Collector):
         received = GaugeMetricFamily(
             "fabric_bgp_prefixes_received", "Prefixes received", labels=["host", "peer"]
         )
+        # Per family, as each session negotiated it (the totals above stay for old dashboards).
+        family_sent = GaugeMetricFamily(
+            "fabric_bgp_family_prefixes_sent", "Prefixes sent on the session, per family",
+            labels=["host", "peer", "family"],
+        )  # fmt: skip
+        family_received = GaugeMetricFamily(
+            "fabric_bgp_family_prefixes_received", "Prefixes received, per family",
+            labels=["host", "peer", "family"],
+        )  # fmt: skip
         announced = GaugeMetricFamily(
             "fabric_host_prefixes_announced", "Prefixes the host's speaker holds", labels=["host"]
         )
@@ -87,6 +96,9 @@ class FabricCollector(Collector):
                 up.add_metric([host, peer], 1.0 if s["established"] else 0.0)
                 sent.add_metric([host, peer], s["prefixes_sent"])
                 received.add_metric([host, peer], s["prefixes_received"])
+                for family, counts in s["families"].items():
+                    family_sent.add_metric([host, peer, family], counts["sent"])
+                    family_received.add_metric([host, peer, family], counts["received"])
                 if s["bfd_state"] is not None:
                     fresh_up = s["bfd_state"] == "up" and not s["stale"]
                     bfd_up.add_metric([host, peer], 1.0 if fresh_up else 0.0)
@@ -113,7 +125,8 @@ class FabricCollector(Collector):
             by_state.add_metric([state], count)
         waiters = GaugeMetricFamily("fabric_longpoll_waiters", "Long-polls held by this replica")
         waiters.add_metric([], self.hub.waiting)
-        yield from (up, by_state, bfd_up, report_age, in_sync, sent, received, announced)
+        yield from (up, by_state, bfd_up, report_age, in_sync, sent, received)
+        yield from (family_sent, family_received, announced)
         yield from (allocated, free)
         yield waiters
 

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse
 from api.deps import ReadSession
 from fabric import announced, peer_status, pools
 from fabric.errors import FabricError
+from fabric.families import prefix_counts
 from fabric.hosts import list_hosts
 
 router = APIRouter(tags=["ui"])
@@ -46,8 +47,7 @@ def _badge(row: dict[str, Any]) -> str:
     else:
         cls = "stale" if row["stale"] else ("up" if row["established"] else "down")
         state = "stale" if row["stale"] else row["state"]
-        counts = f"↑{row['prefixes_sent']} ↓{row['prefixes_received']}"
-        text = f"{row['peer_address']} {row['state']} {counts}"
+        text = f"{row['peer_address']} {row['state']} {prefix_counts(row)}"
         if row["stale"]:
             text += f" (stale: reported {row['report_age_seconds']:.0f}s ago)"
         elif not row["established"] and row["last_error"]:

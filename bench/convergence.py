@@ -1,5 +1,6 @@
-"""Convergence: an allocation call returns → its /32 is in the ToR's kernel FIB (so in its RIB),
-and release → gone; p50/p95/p99 over single allocations one after another.
+"""Convergence: an allocation call returns → its /32 (or its /128) is in the ToR's kernel FIB
+(so in its RIB), and release → gone; p50/p95/p99 over single allocations one after another,
+IPv4 and IPv6 taking turns in the same run (the IPv6 /128 rides the IPv4 session, MP-BGP).
 
 The floor, measured in the same run on the same ToR: a bare ExaBGP (no API, no
 injector) told through a pipe to announce and withdraw one route. FRR 8.4 holds
@@ -25,6 +26,8 @@ from bench.common import REPO_ROOT, console, percentiles, save, show
 
 RACK = REPO_ROOT / "containerlab" / "rack.clab.yml"
 TIMEOUT = 10.0
+KINDS = ("allocate", "release", "bare_up", "bare_down")
+BARE_HOP6 = "fd00:0:2::2"  # h2's global IPv6 address: the bare speaker's IPv6 next hop
 
 
 def _route_present(ipr: Any, address: str) -> bool:
@@ -52,35 +55,37 @@ def inner(tor_ns: str, count: int, fifo: str | None) -> dict[str, list[float]]:
 
     token = os.environ["FABRIC_TOKEN"]
     ipr = NetNS(tor_ns)
-    out: dict[str, list[float]] = {"allocate": [], "release": [], "bare_up": [], "bare_down": []}
+    out: dict[str, list[float]] = {f"{k}{v}": [] for k in KINDS for v in (4, 6)}
     try:
         with httpx.Client(
             base_url="http://10.0.255.1:8080", headers={"Authorization": f"Bearer {token}"}
         ) as http:
             for i in range(count):
-                r = http.post("/v1/allocations", json={"host": "h1", "handle": f"conv-{i}"})
-                returned = time.perf_counter()
-                address = r.json()["allocations"][0]["address"]
-                wait_route(ipr, address, True)
-                out["allocate"].append(time.perf_counter() - returned)
-                http.post("/v1/allocations/release", json={"handle": f"conv-{i}"})
-                returned = time.perf_counter()
-                wait_route(ipr, address, False)
-                out["release"].append(time.perf_counter() - returned)
+                for v in (4, 6):  # turn by turn: both families see the same moments of the lab
+                    handle = f"conv-{v}-{i}"
+                    body = {"host": "h1", "handle": handle, "family": str(v)}
+                    r = http.post("/v1/allocations", json=body)
+                    returned = time.perf_counter()
+                    address = r.json()["allocations"][0]["address"]
+                    wait_route(ipr, address, True)
+                    out[f"allocate{v}"].append(time.perf_counter() - returned)
+                    http.post("/v1/allocations/release", json={"handle": handle})
+                    returned = time.perf_counter()
+                    wait_route(ipr, address, False)
+                    out[f"release{v}"].append(time.perf_counter() - returned)
         if fifo:
             with open(fifo, "w") as pipe:
                 for i in range(min(count, 50)):
-                    address = f"10.250.{i // 250}.{i % 250 + 1}"
-                    pipe.write(f"announce route {address}/32 next-hop self\n")
-                    pipe.flush()
-                    sent = time.perf_counter()
-                    wait_route(ipr, address, True)
-                    out["bare_up"].append(time.perf_counter() - sent)
-                    pipe.write(f"withdraw route {address}/32 next-hop self\n")
-                    pipe.flush()
-                    sent = time.perf_counter()
-                    wait_route(ipr, address, False)
-                    out["bare_down"].append(time.perf_counter() - sent)
+                    for v, route, hop in ((4, f"10.250.{i // 250}.{i % 250 + 1}/32", "self"),
+                                          (6, f"fd00:250::{i + 1:x}/128", BARE_HOP6)):  # fmt: skip
+                        address = route.split("/")[0]
+                        for verb, present in (("announce", True), ("withdraw", False)):
+                            pipe.write(f"{verb} route {route} next-hop {hop}\n")
+                            pipe.flush()
+                            sent = time.perf_counter()
+                            wait_route(ipr, address, present)
+                            key = "bare_up" if present else "bare_down"
+                            out[f"{key}{v}"].append(time.perf_counter() - sent)
     finally:
         ipr.close()
     return out
@@ -99,7 +104,7 @@ def _bare_speaker(topo: Any, base: Path) -> tuple[subprocess.Popen[bytes], Path]
     conf.write_text(
         f'process pipe {{\n    run /bin/sh -c "exec cat {fifo}";\n    encoder text;\n}}\n'
         "neighbor 10.0.2.0 {\n    router-id 10.0.2.1;\n    local-address 10.0.2.1;\n"
-        "    local-as 65002;\n    peer-as 65000;\n    family { ipv4 unicast; }\n"
+        "    local-as 65002;\n    peer-as 65000;\n    family { ipv4 unicast; ipv6 unicast; }\n"
         "    api { processes [ pipe ]; }\n}\n"
     )
     proc = bare_exabgp(topo.namespace("h2"), conf, base)
@@ -168,20 +173,14 @@ def run(smoke: bool = False) -> dict[str, Any]:
         shutil.rmtree(base, ignore_errors=True)
     stats = {k: percentiles(v) for k, v in samples.items() if v}
     rows = []
-    for ours, floor in (("allocate", "bare_up"), ("release", "bare_down")):
-        s, f = stats[ours], stats[floor]
-        rows.append(
-            (
-                ours,
-                s["p50"] * 1000,
-                s["p95"] * 1000,
-                s["p99"] * 1000,
-                f["p50"] * 1000,
-                (s["p50"] - f["p50"]) * 1000,
-            )
-        )
+    for v in (4, 6):
+        for ours, floor in (("allocate", "bare_up"), ("release", "bare_down")):
+            s, f = stats[f"{ours}{v}"], stats[f"{floor}{v}"]
+            rows.append((f"{ours} IPv{v}", s["p50"] * 1000, s["p95"] * 1000, s["p99"] * 1000,
+                         f["p50"] * 1000, (s["p50"] - f["p50"]) * 1000))  # fmt: skip
     show(
-        f"Convergence to the ToR's FIB, {count} single changes (target p99 < 250 ms, aim < 100)",
+        f"Convergence to the ToR's FIB, {count} single changes per family "
+        "(target p99 < 250 ms, aim < 100)",
         ["change", "p50 ms", "p95 ms", "p99 ms", "bare ExaBGP p50 ms", "excess p50 ms"],
         rows,
     )

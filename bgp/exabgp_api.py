@@ -122,11 +122,21 @@ class StateEvent:
 
 
 @dataclass(frozen=True)
+class NegotiatedEvent:
+    """What a session's OPEN exchange agreed (``api { negotiated; }``): the unicast families
+    it carries, 4 and/or 6. A family we offer that the ToR did not activate is not there."""
+
+    peer: str
+    versions: frozenset[int]
+
+
+@dataclass(frozen=True)
 class UpdateEvent:
     peer: str
     announced: int
     withdrawn: int
     eor: bool
+    net6: int = 0  # of announced - withdrawn, the IPv6 part (the rest is IPv4)
 
 
 @dataclass(frozen=True)
@@ -142,7 +152,7 @@ class Shutdown:
     pass
 
 
-Event = Ack | StateEvent | UpdateEvent | RibRoute | Shutdown | None
+Event = Ack | StateEvent | NegotiatedEvent | UpdateEvent | RibRoute | Shutdown | None
 
 
 def _peer_address(neighbor: dict[str, Any]) -> str:
@@ -159,14 +169,25 @@ def _peer_asn(neighbor: dict[str, Any]) -> int | None:
     return int(asn) if asn is not None else None
 
 
-def _count_nlri(section: dict[str, Any]) -> int:
-    total = 0
-    for family in section.values():
+def _count_nlri(section: dict[str, Any]) -> tuple[int, int]:
+    """How many NLRI an announce or withdraw section holds: (all, of them IPv6)."""
+    total = six = 0
+    for name, family in section.items():
         if isinstance(family, dict):  # announce: {family: {nexthop: [nlri…]}}
-            total += sum(len(v) for v in family.values() if isinstance(v, list))
+            count = sum(len(v) for v in family.values() if isinstance(v, list))
         elif isinstance(family, list):  # withdraw: {family: [nlri…]}
-            total += len(family)
-    return total
+            count = len(family)
+        else:
+            continue
+        total += count
+        six += count if str(name).startswith("ipv6") else 0
+    return total, six
+
+
+def _unicast_versions(families: Any) -> frozenset[int]:
+    """``["ipv4 unicast", "ipv6 unicast", …]`` as {4, 6}; other families are not ours."""
+    names = families if isinstance(families, list) else []
+    return frozenset(v for v in (4, 6) if f"ipv{v} unicast" in names)
 
 
 def parse(line: str) -> Event:
@@ -194,12 +215,18 @@ def parse(line: str) -> Event:
             state=str(neighbor.get("state", "")),
             reason=neighbor.get("reason"),
         )
+    if kind == "negotiated":
+        agreed = neighbor.get("negotiated") or {}
+        return NegotiatedEvent(_peer_address(neighbor), _unicast_versions(agreed.get("families")))
     if kind == "update":
         update = (neighbor.get("message") or {}).get("update") or {}
+        announced, announced6 = _count_nlri(update.get("announce") or {})
+        withdrawn, withdrawn6 = _count_nlri(update.get("withdraw") or {})
         return UpdateEvent(
             peer=_peer_address(neighbor),
-            announced=_count_nlri(update.get("announce") or {}),
-            withdrawn=_count_nlri(update.get("withdraw") or {}),
+            announced=announced,
+            withdrawn=withdrawn,
             eor="eor" in (neighbor.get("message") or {}) or "eor" in update,
+            net6=announced6 - withdrawn6,
         )
     return None

@@ -35,6 +35,7 @@ from bgp.options import InjectorOptions, InjectorRun
 from bgp.rib_reconciler import RibReconciler
 from fabric.client.agent import AgentApi
 from fabric.client.transport import Access
+from fabric.render.exabgp import session_families
 
 log = logging.getLogger("fabric.injector")
 
@@ -50,7 +51,16 @@ class PeerState:
     since: dt.datetime | None = None
     last_error: str | None = None
     received: int = 0
+    received6: int = 0  # of ``received``, the IPv6 prefixes
     updates_received: int = 0
+    # What the session's OPEN agreed, 4 and/or 6; None until ExaBGP says (or if it never
+    # does): then it is taken to carry what we offered.
+    versions: frozenset[int] | None = None
+
+    def carries(self) -> frozenset[int]:
+        if self.versions is not None:
+            return self.versions
+        return frozenset(int(f[3]) for f in session_families(self.address))
 
 
 class Injector:
@@ -76,7 +86,7 @@ class Injector:
         self.window = AckWindow(on_lost=self._acks_lost)
         self.announcer = Announcer(out, self.window)
         self.reconciler = RibReconciler(
-            self.announcer, self.established, self.stopping, every=self.options.reconcile_seconds
+            self.announcer, self.carried, self.stopping, every=self.options.reconcile_seconds
         )
         self.follower = Follower(api, self.stopping, wait=poll_wait, on_error=self._api_away)
         # What the API and ExaBGP told us, guarded by ``lock`` (its condition wakes the main
@@ -102,10 +112,16 @@ class Injector:
                 self._on_state(event)
             elif isinstance(event, exabgp_api.RibRoute):
                 self.reconciler.route_seen(event)
+            elif isinstance(event, exabgp_api.NegotiatedEvent):
+                with self.lock:
+                    self.peers.setdefault(event.peer, PeerState(event.peer)).versions = (
+                        event.versions
+                    )
             elif isinstance(event, exabgp_api.UpdateEvent):
                 with self.lock:
                     peer = self.peers.setdefault(event.peer, PeerState(event.peer))
                     peer.received = max(0, peer.received + event.announced - event.withdrawn)
+                    peer.received6 = max(0, peer.received6 + event.net6)
                     peer.updates_received += 1
             elif isinstance(event, exabgp_api.Shutdown):
                 break
@@ -125,7 +141,8 @@ class Injector:
                 self.replay = True
             elif event.state == "down":
                 peer.last_error = event.reason
-                peer.received = 0
+                peer.received = peer.received6 = 0
+                peer.versions = None  # the next OPEN may agree to something else
             self.lock.notify_all()
         log.info("peer %s %s %s", event.peer, event.state, event.reason or "")
         self.status_dirty.set()
@@ -133,6 +150,11 @@ class Injector:
     def established(self) -> set[str]:
         with self.lock:
             return {a for a, p in self.peers.items() if p.state == "up"}
+
+    def carried(self) -> dict[str, frozenset[int]]:
+        """The established sessions, each with the families (4, 6) it carries."""
+        with self.lock:
+            return {a: p.carries() for a, p in self.peers.items() if p.state == "up"}
 
     def _acks_lost(self, lost: int) -> None:
         """Acks that never came (seen under load): replay everything, then look at the RIB."""
@@ -210,12 +232,19 @@ class Injector:
             self.apply_state(state)
 
     def status(self) -> list[dict[str, Any]]:
-        sent = len(self.announcer.announced)
+        announced = self.announcer.announced
+        six = sum(1 for prefix in announced if exabgp_api.version_of(prefix) == 6)
+        sent_of = {4: len(announced) - six, 6: six}
         bfd_states = self.bfdd.peers() if self.bfdd is not None else {}
         with self.lock:
             out = []
             for p in self.peers.values():
                 up = p.state == "up"
+                received_of = {4: p.received - p.received6, 6: p.received6}
+                families = {
+                    f"ipv{v}": {"sent": sent_of[v], "received": received_of[v]}
+                    for v in sorted(p.carries())
+                } if up else {}  # fmt: skip
                 out.append(
                     {
                         "peer_address": p.address,
@@ -225,10 +254,11 @@ class Injector:
                         else ("connected" if p.state == "connected" else "down"),
                         "since": p.since.isoformat() if p.since else None,
                         "last_error": p.last_error,
-                        "prefixes_sent": sent if up else 0,
+                        "prefixes_sent": sum(f["sent"] for f in families.values()),
                         "prefixes_received": p.received,
                         "updates_received": p.updates_received,
                         "bfd_state": bfd_states.get(p.address),
+                        "families": families,
                     }
                 )
             return out

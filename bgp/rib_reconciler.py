@@ -4,8 +4,10 @@ Acks can go missing under load, so what was announced is not proof that ExaBGP h
 so often, and once quiet after an ack went missing, the reconciler asks ExaBGP what each
 established peer's adj-rib-out holds. ExaBGP moves a route there only once it has sent it, so a
 difference counts only when a second look ``confirm_after`` seconds later shows it again: a
-burst still on its way is not a loss. Each session is expected to hold the families it carries
-(``fabric.render.exabgp.session_families``: an IPv6 session, IPv6 only).
+burst still on its way is not a loss. Each session is expected to hold the families it carries:
+what its OPEN negotiated (an IPv4 session whose ToR did not activate IPv6 carries IPv4 only),
+else what we offered (``fabric.render.exabgp.session_families``). A route of a family the
+session did not negotiate is neither missing nor extra, whether ExaBGP holds it or not.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from dataclasses import dataclass, field
 
 from bgp import exabgp_api
 from bgp.announcer import Announcer
-from fabric.render.exabgp import session_families
 
 log = logging.getLogger("fabric.injector")
 
@@ -38,7 +39,7 @@ class Counts:
 @dataclass
 class RibReconciler:
     announcer: Announcer
-    established: Callable[[], set[str]]
+    established: Callable[[], dict[str, frozenset[int]]]  # peer -> the families (4, 6) it carries
     stopping: threading.Event
     every: float = RECONCILE_SECONDS
     counts: Counts = field(default_factory=Counts)
@@ -76,12 +77,8 @@ class RibReconciler:
             return None
         missing: set[str] = set()
         extra: set[str] = set()
-        for peer in self.established():
-            families = session_families(peer)
-            carried = expected if len(families) == 2 else {  # a set difference in C when both
-                p for p in expected if f"ipv{exabgp_api.version_of(p)} unicast" in families
-            }
-            missing |= carried - held.get(peer, set())
+        for peer, versions in self.established().items():
+            missing |= _of_families(expected, versions) - held.get(peer, set())
             extra |= held.get(peer, set()) - expected
         return missing, extra
 
@@ -123,3 +120,10 @@ class RibReconciler:
             self.counts.runs, len(self.announcer.announced), missing, extra,
         )  # fmt: skip
         self._last_run = time.monotonic()
+
+
+def _of_families(prefixes: frozenset[str], versions: frozenset[int]) -> frozenset[str]:
+    """The prefixes of those families (4, 6): all of them without a loop when both."""
+    if versions == {4, 6}:
+        return prefixes
+    return frozenset(p for p in prefixes if exabgp_api.version_of(p) in versions)

@@ -192,6 +192,9 @@ class PeerStatus(Base):
     updates_received: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     bfd_state: Mapped[str | None] = mapped_column(String(16), nullable=True)  # None: no BFD
+    # {"ipv4": {"sent": n, "received": m}, "ipv6": …}: the families the session negotiated,
+    # each with its counts; None from an agent that does not say.
+    families: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # How often the reporting agent says it reports: a report three intervals old is stale.
     report_interval: Mapped[float] = mapped_column(
         "report_interval_seconds", Float, nullable=False, default=5.0

@@ -51,6 +51,7 @@ class SessionReport:
     updates_sent: int = 0
     updates_received: int = 0
     bfd_state: str | None = None
+    families: dict[str, dict[str, int]] | None = None  # "ipv4"/"ipv6" -> sent, received
 
 
 def report(
@@ -90,6 +91,7 @@ def report(
                 updates_sent=r.updates_sent,
                 updates_received=r.updates_received,
                 bfd_state=r.bfd_state,
+                families=r.families,
                 reported_at=now,
                 report_interval=interval,
             )
@@ -132,6 +134,7 @@ def as_dict(host: Host, status: PeerStatus, now: dt.datetime | None = None) -> d
         "updates_sent": status.updates_sent,
         "updates_received": status.updates_received,
         "bfd_state": status.bfd_state,
+        "families": status.families or {},
         "reported_at": status.reported_at,
         "report_age_seconds": round(age, 1),
         "stale": stale,
@@ -156,6 +159,7 @@ def _session_of(host: Host, address: str, peer: Peer | None) -> dict[str, Any]:
         "updates_sent": 0,
         "updates_received": 0,
         "bfd_state": None,
+        "families": {},
         "reported_at": None,
         "report_age_seconds": None,
         "stale": False,

@@ -56,6 +56,7 @@ class Neighbor:
     # The families the session carries (4, 6); empty: its address's family only.
     families: tuple[int, ...] = ()
     max_prefix6: int | None = None  # IPv6 over an IPv4 session
+    note: str | None = None  # why the session does not carry a family one might expect
 
     @property
     def versions(self) -> tuple[int, ...]:
@@ -316,10 +317,9 @@ def _host_neighbors(session: Session, router: Router, host: Host) -> list[Neighb
     found = []
     for item, peer, address in sessions:
         families: tuple[int, ...] = (address.version,)
+        note = None
         if address.version == 4 and not has_v6_session and host.address6:
-            v6 = [i for i in interface_addresses(item) if i.version == 6]
-            if v6 and ipaddress.ip_address(host.address6) in v6[0].network:
-                families = (4, 6)
+            families, note = _ipv6_over(item, host.address6)
         found.append(
             Neighbor(
                 str(address), host.asn, "host", host.name, item["name"],
@@ -327,10 +327,20 @@ def _host_neighbors(session: Session, router: Router, host: Host) -> list[Neighb
                 password=peer.password, ttl_security=peer.ttl_security,
                 owned_blocks=owns.blocks, borrowed=owns.borrowed, lent=owns.lent,
                 max_prefix=owns.max_prefix if address.version == 4 else owns.max_prefix6,
-                bfd=_bfd(peer), families=families, max_prefix6=owns.max_prefix6,
+                bfd=_bfd(peer), families=families, max_prefix6=owns.max_prefix6, note=note,
             )
         )  # fmt: skip
     return found
+
+
+def _ipv6_over(item: dict[str, str], address6: str) -> tuple[tuple[int, ...], str | None]:
+    """Whether a host's IPv4 session on this interface carries IPv6 too: only with the host's
+    IPv6 address on the link (the next hop must resolve there); else why not, for the file."""
+    v6 = [i for i in interface_addresses(item) if i.version == 6]
+    if v6 and ipaddress.ip_address(address6) in v6[0].network:
+        return (4, 6), None
+    where = f"not on {item['name']}'s {v6[0].network}" if v6 else f"{item['name']} has no address6"
+    return (4,), f"IPv4 only: the host's IPv6 address {address6} is {where}"
 
 
 def neighbors(session: Session, router: Router) -> list[Neighbor]:

@@ -79,6 +79,14 @@ StateName = Literal[
 ]
 
 
+Family = Literal["ipv4", "ipv6"]
+
+
+class FamilyCounts(Strict):
+    sent: int = Field(default=0, ge=0)
+    received: int = Field(default=0, ge=0)
+
+
 class SessionReportIn(Strict):
     peer_address: str = Field(max_length=64)
     peer_asn: int | None = Field(default=None, ge=1, le=4294967295)
@@ -92,6 +100,9 @@ class SessionReportIn(Strict):
     # bfdd's word for it (up, down, init, shutdown); free text, so a new word never costs a
     # host its whole report.
     bfd_state: str | None = Field(default=None, max_length=16, pattern=r"^[a-z-]+$")
+    families: dict[Family, FamilyCounts] | None = Field(
+        default=None, description="The unicast families the session negotiated, with counts."
+    )
 
 
 class StatusReport(Strict):
@@ -119,6 +130,10 @@ class PeerStatusPublic(Public):
     updates_sent: int
     updates_received: int
     bfd_state: str | None = Field(description="The BFD session's state; null: no BFD.")
+    families: dict[str, FamilyCounts] = Field(
+        description='What the session negotiated, each with its prefixes sent and received '
+        '({"ipv4": {"sent": 3, "received": 0}, "ipv6": …}); empty until reported up.'
+    )
     reported_at: dt.datetime | None
     report_age_seconds: float | None
     stale: bool = Field(description="The last report is older than three report intervals.")

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from fabric.cli.common import JsonOpt, client, pairs
 from fabric.cli.output import console, details, emit, field, print_json, render_table, table
+from fabric.families import prefix_counts
 
 app = typer.Typer(help="BGP peers (ToR routers) of the hosts.", no_args_is_help=True)
 
@@ -37,8 +38,7 @@ STATUS_COLUMNS = [
     ("asn", field("peer_asn")),
     ("state", lambda r: f"{r['state']} (stale)" if r["stale"] else r["state"]),
     ("since", field("since")),
-    ("sent", field("prefixes_sent")),
-    ("received", field("prefixes_received")),
+    ("prefixes", prefix_counts),  # sent ↑ and received ↓, per family negotiated
     ("bfd", lambda r: r.get("bfd_state") or "-"),
     ("last error", field("last_error")),
     ("report age", lambda r: "never" if r["report_age_seconds"] is None

@@ -114,6 +114,9 @@ def deploy(topo: Topology, progress: Progress = lambda _: None) -> None:
         os.chmod(topo.lab_dir / name, 0o755)
         lab.ns(name)
     progress(f"{len(topo.nodes)} namespaces created")
+    for node in topo.nodes.values():  # before the links and daemons, as a container's are
+        for key, value in node.sysctls.items():
+            sh("ip", "netns", "exec", topo.namespace(node.name), "sysctl", "-qw", f"{key}={value}")
     for link in topo.links:
         lab.link(topo.namespace(link.a[0]), link.a[1], topo.namespace(link.b[0]), link.b[1])
     progress(f"{len(topo.links)} links created")

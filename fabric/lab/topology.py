@@ -3,7 +3,8 @@
 Anything outside the subset fails loudly, naming the key, rather than being
 quietly ignored: a file that deploys here must mean the same under containerlab.
 Supported: ``name``; ``topology.nodes`` of ``kind: linux`` with ``image``,
-``binds``, ``exec``, ``env``, ``labels``; ``topology.links`` in the brief
+``binds``, ``exec``, ``env``, ``labels``, ``sysctls`` (``net.*`` only: those are the
+namespace's own; others would change the machine); ``topology.links`` in the brief
 ``endpoints: ["node:iface", "node:iface"]`` form. Bind sources are relative to
 the topology file, and ``__clabNodeDir__`` / ``__clabDir__`` expand as in
 containerlab (the lab directory is ``clab-<name>`` next to the file, or under
@@ -24,12 +25,14 @@ from fabric.errors import InvalidInput
 
 TOP_KEYS = {"name", "topology"}
 TOPOLOGY_KEYS = {"nodes", "links"}
-NODE_KEYS = {"kind", "image", "binds", "exec", "env", "labels"}
+NODE_KEYS = {"kind", "image", "binds", "exec", "env", "labels", "sysctls"}
 LINK_KEYS = {"endpoints"}
 KINDS = {"linux"}
 # A brief endpoint, node:iface (containerlab's schema cannot check it: see its README).
 ENDPOINT = re.compile(r"^([A-Za-z0-9_.-]+):([A-Za-z0-9_.@/-]{1,15})$")
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+SYSCTL = re.compile(r"^net\.[A-Za-z0-9_.-]+$")  # per network namespace
+SYSCTL_VALUE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 def _fail(path: Path, message: str) -> InvalidInput:
@@ -51,6 +54,7 @@ class Node:
     exec: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+    sysctls: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_frr(self) -> bool:
@@ -122,6 +126,18 @@ def _endpoint(path: Path, nodes: dict[str, Node], text: Any) -> tuple[str, str]:
     return m.group(1), m.group(2)
 
 
+def _sysctls(path: Path, where: str, spec: Any) -> dict[str, str]:
+    if not isinstance(spec, dict):
+        raise _fail(path, f"{where}: sysctls must be a mapping of name: value.")
+    for key, value in spec.items():
+        if not SYSCTL.match(str(key)):
+            raise _fail(path, f"{where}: sysctl {key!r} is not supported: only net.* ones, the "
+                        "network namespace's own, are set (others would change the machine).")
+        if isinstance(value, bool) or not SYSCTL_VALUE.match(str(value)):
+            raise _fail(path, f"{where}: sysctl {key} needs a plain number or word.")
+    return {str(k): str(v) for k, v in spec.items()}
+
+
 def load(path: Path, name: str | None = None) -> Topology:
     """Read and check a topology file; ``name`` overrides the lab name (``--name``)."""
     try:
@@ -150,6 +166,7 @@ def load(path: Path, name: str | None = None) -> Topology:
             exec=[str(c) for c in spec.get("exec") or []],
             env={str(k): str(v) for k, v in (spec.get("env") or {}).items()},
             labels={str(k): str(v) for k, v in (spec.get("labels") or {}).items()},
+            sysctls=_sysctls(path, where, spec.get("sysctls") or {}),
         )
     seen: set[tuple[str, str]] = set()
     for i, link in enumerate(topo.get("links") or []):

@@ -75,6 +75,8 @@ def render(router: Router, neighbors: list[Neighbor], *, filters: bool = True) -
             export = "export none;" if n.kind == "host" else "export all;"
             channels += [f"  ipv{version} {{", *(f"    {i}" for i in imports), f"    {export}",
                          "  };"]  # fmt: skip
+        if n.note:
+            lines.append(f"# {n.note}")
         lines += [
             f"protocol bgp {_ident(n.kind, n.name)}{_session_suffix(n)} {{",
             f'  description "{n.kind} {n.name}";',

@@ -105,6 +105,9 @@ def _neighbor(speaker: Speaker, peer: SpeakerPeer, local: str) -> list[str]:
         "    api {",
         f"        processes [ {PROCESS_NAME} ];",
         "        neighbor-changes;",
+        # The families the ToR agreed to, so the counts and the adj-rib-out check are per
+        # family as negotiated, not as offered.
+        "        negotiated;",
         "        receive { parsed; update; }",
         "    }",
         "}",

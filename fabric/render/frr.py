@@ -108,7 +108,8 @@ def _bfd_profiles(neighbors: list[Neighbor]) -> list[str]:
 
 
 def _neighbor_lines(n: Neighbor) -> list[str]:
-    lines = [
+    lines = [f" ! {n.note}"] if n.note else []
+    lines += [
         f" neighbor {n.address} remote-as {n.asn}",
         f" neighbor {n.address} description {n.kind} {n.name}",
     ]

@@ -84,3 +84,45 @@ def test_tor_activates_ipv6_on_the_ipv4_session_or_uses_the_ipv6_one(client: Tes
     assert "protocol bgp host_h2_v6 {" in bird and "neighbor fd00:0:2::2 as 65002;" in bird
     h1 = bird[bird.index("protocol bgp host_h1 {") :]
     assert "ipv6 {\n    import filter host_h1_in_v6;" in h1[: h1.index("\n}\n")]
+
+
+def test_an_ipv6_address_off_the_link_says_why_the_session_stays_ipv4_only(
+    client: TestClient,
+) -> None:
+    """h1's IPv6 address is not on leaf1's eth1 subnet: its next hop would not resolve there,
+    so the session carries IPv4 only, and both rendered configs say so above the neighbour."""
+    seed(client)
+    assert client.patch("/v1/hosts/h1", json={"address6": "fd00:9::2"}).status_code == 200
+    neighbors = {n["address"]: n["families"] for n in client.get("/v1/routers/leaf1").json()[
+        "neighbors"]}  # fmt: skip
+    assert neighbors["10.1.1.1"] == [4]
+    why = "IPv4 only: the host's IPv6 address fd00:9::2 is not on eth1's fd00:0:1::/64"
+    frr = client.get("/v1/routers/leaf1/config", params={"format": "frr"}).text
+    assert f" ! {why}\n neighbor 10.1.1.1 remote-as 65001" in frr
+    bird = client.get("/v1/routers/leaf1/config", params={"format": "bird"}).text
+    assert f"# {why}\nprotocol bgp host_h1 {{" in bird
+
+
+def test_session_reports_carry_per_family_counts_to_the_views_and_metrics(
+    client: TestClient,
+) -> None:
+    seed(client)
+    both = {"ipv4": {"sent": 3, "received": 0}, "ipv6": {"sent": 2, "received": 1}}
+    report = {"sessions": [
+        {"peer_address": "10.1.1.0", "state": "established", "prefixes_sent": 5, "families": both},
+    ]}  # fmt: skip
+    assert client.put("/v1/hosts/h1/peers/status", json=report).status_code == 200
+    rows = {r["host"]: r for r in client.get("/v1/peers/status").json() if r["peer"] == "p1"}
+    assert rows["h1"]["families"] == both
+    metrics = client.get("/metrics").text
+    assert 'fabric_bgp_family_prefixes_sent{family="ipv6",host="h1",peer="10.1.1.0"} 2.0' in metrics
+    assert 'fabric_bgp_family_prefixes_received{family="ipv6",host="h1",peer="10.1.1.0"} 1.0' in (
+        metrics
+    )
+    # A family that is not unicast IPv4/IPv6, or a negative count, is refused whole.
+    for families in ({"l2vpn": {"sent": 1}}, {"ipv6": {"sent": -1}}):
+        bad = {"sessions": [{"peer_address": "10.1.1.0", "state": "established",
+                             "families": families}]}  # fmt: skip
+        r = client.put("/v1/hosts/h1/peers/status", json=bad)
+        assert r.status_code == 422 and r.json()["code"] == "invalid_request", r.text
+    assert client.get("/v1/peers/status?host=h1").json()[0]["families"] == both

@@ -28,7 +28,7 @@ def read(fake: FakeExabgp, window: AckWindow, reconciler: RibReconciler) -> None
 def start(fake: FakeExabgp, desired: set[str]) -> RibReconciler:
     window = AckWindow(timeout=2.0)
     announcer = Announcer(fake.injector_out, window)
-    reconciler = RibReconciler(announcer, lambda: {PEER}, threading.Event())
+    reconciler = RibReconciler(announcer, lambda: {PEER: frozenset({4, 6})}, threading.Event())
     threading.Thread(target=read, args=(fake, window, reconciler), daemon=True).start()
     announcer.set(desired)
     assert window.drain()
@@ -90,10 +90,10 @@ def test_no_answer_from_exabgp_repairs_nothing(speaker: FakeExabgp) -> None:
 def test_if_due_waits_for_quiet_and_for_an_established_peer(speaker: FakeExabgp) -> None:
     rec = start(speaker, ROUTES)
     rec.due = True
-    rec.established = set  # no peer up: nothing to compare
+    rec.established = dict  # no peer up: nothing to compare
     rec.if_due()
     assert rec.counts.runs == 0 and rec.due
-    rec.established = lambda: {PEER}
+    rec.established = lambda: {PEER: frozenset({4, 6})}
     rec.last_write = 1e12  # a line just went out: not quiet
     rec.if_due()
     assert rec.counts.runs == 0

@@ -66,6 +66,8 @@ def test_topology_is_in_our_subset_with_brief_endpoints(path: Path) -> None:
             assert bind.source.exists() or str(bind.source).startswith(str(topo.lab_dir)), bind
         if node.is_frr:
             assert node.bound("/etc/frr/frr.conf") and node.bound("/etc/frr/daemons")
+        if node.is_frr or node.labels.get("role") == "host":  # dual-stack: see the file
+            assert node.sysctls == {"net.ipv6.conf.all.keep_addr_on_down": "1"}, node.name
 
 
 @pytest.mark.parametrize(
@@ -74,6 +76,11 @@ def test_topology_is_in_our_subset_with_brief_endpoints(path: Path) -> None:
         ({"mgmt": {"network": "x"}}, "key 'mgmt' is not supported"),
         ({"topology": {"nodes": {"a": {"kind": "nokia_srlinux", "image": "x"}}}}, "kind"),
         ({"topology": {"nodes": {"a": {"kind": "linux", "image": "x", "ports": []}}}}, "'ports'"),
+        # A sysctl outside net.* would change the machine, not the node's namespace.
+        ({"topology": {"nodes": {"a": {"kind": "linux", "image": "x",
+                                       "sysctls": {"kernel.panic": 1}}}}}, "only net.*"),
+        ({"topology": {"nodes": {"a": {"kind": "linux", "image": "x",
+                                       "sysctls": {"net.x": "1; reboot"}}}}}, "plain number"),
         (
             {
                 "topology": {

@@ -81,6 +81,10 @@ def test_the_tor_learns_each_hosts_ipv6_block_via_its_global_address(rack: DualR
     v4 = {b: h for h in HOP6 for b in fabric.fabricctl("routes", "--host", h)["blocks"]
           if ":" not in b}  # fmt: skip
     wait_for("both IPv4 blocks too", lambda: all(b in fib(fabric, "tor") for b in v4), 30)
+    # Each host says its one session negotiated both families, one block of each sent.
+    for host, tor in (("h1", "10.0.1.0"), ("h2", "10.0.2.0")):
+        wait_for(f"{host} to report both families on its session", lambda host=host, tor=tor:
+                 _families(fabric, host) == {tor: {"ipv4": 1, "ipv6": 1}}, 30)  # fmt: skip
 
 
 def test_containers_on_different_hosts_ping_over_ipv6(rack: DualRack) -> None:
@@ -129,6 +133,62 @@ def test_exabgp_killed_loses_no_ipv6_ping(rack: DualRack) -> None:
     print(f"\nIPv6 ping across the ExaBGP restart: {count.received}/{count.sent}")
     assert count.sent > 100 and count.lost == 0, count
     assert fib6(fabric).get(v6_block(fabric, "h1")) == {HOP6["h1"]}
+
+
+def _v6_learned_from(rack: DualRack, prefix: str) -> set[str]:
+    """The BGP neighbours the ToR has ``prefix`` from, as its own daemon reports them."""
+    if rack.kind == "frr":
+        paths = rack.fabric.vtysh("tor", f"show bgp ipv6 unicast {prefix} json").get("paths", [])
+        return {p.get("peer", {}).get("peerId", "") for p in paths}
+    out = sh("ip", "netns", "exec", rack.fabric.topo.namespace("tor"), "birdc", "-s",
+             str(rack.base / "bird.ctl"), "show", "route", "for", prefix, "all",
+             check=False).stdout  # fmt: skip
+    # "fd00:10:244:..::/122  unicast [host_h2_v6 ...] * (100) [AS65002i]"
+    return {ln.split("[", 1)[1].split()[0] for ln in out.splitlines() if "unicast [" in ln}
+
+
+def _families(fabric: Fabric, host: str) -> dict[str, dict[str, int]]:
+    """The host's established sessions as it reports them: peer -> family -> prefixes sent."""
+    return {r["peer_address"]: {f: c["sent"] for f, c in r["families"].items()}
+            for r in fabric.fabricctl("peers", "--host", host) if r["established"]}  # fmt: skip
+
+
+def test_an_ipv6_session_carries_the_ipv6_prefixes(rack: DualRack) -> None:
+    """h2 gets a second session to the ToR, over IPv6 (its fd00:0:2::2 to fd00:0:2::1): the
+    agent reloads ExaBGP with it, the ToR's rendered config moves h2's IPv6 prefixes from the
+    IPv4 session to that one, and h2's block is learned over it, still via h2's global
+    address, while h1's stays on its IPv4 session. Deleting the peer moves it back."""
+    fabric = rack.fabric
+    block, hop = v6_block(fabric, "h2"), HOP6["h2"]
+    v6_session = "host_h2_v6" if rack.kind == "bird" else hop
+    v4_session = "host_h2" if rack.kind == "bird" else "10.0.2.1"
+    fabric.fabricctl_text("peer", "add", "tor-h2-v6", "--address", "fd00:0:2::1", "--asn",
+                          "65000", "--scope", "host", "--host", "h2", "--hold-time", "9",
+                          "--keepalive", "3")  # fmt: skip
+    try:
+        push_tor_config(fabric, rack.kind, rack.base)
+        wait_for(f"the ToR ({rack.kind}) to learn {block} over the IPv6 session, via {hop}",
+                 lambda: _v6_learned_from(rack, block) == {v6_session}
+                 and fib6(fabric).get(block) == {hop}, 60)  # fmt: skip
+        ns = fabric.containers["h1c1"][0]
+        wait_for("h1c1 to ping h2c1 over IPv6", lambda: fabric.workloads.ping(
+            ns, fabric.addresses6["h2c1"]), 30, 0.5)  # fmt: skip
+        v4 = next(b for b in fabric.fabricctl("routes", "--host", "h2")["blocks"] if ":" not in b)
+        assert fib(fabric, "tor").get(v4) == {"10.0.2.1"}, "h2's IPv4 block left its session"
+        h1 = _v6_learned_from(rack, v6_block(fabric, "h1"))
+        assert h1 == {"host_h1" if rack.kind == "bird" else "10.0.1.1"}, h1
+        # h2's own word, through the API: each session carries what the ToR negotiated on it,
+        # and the counts are per family (one IPv4 block, one IPv6 block).
+        want = {"10.0.2.0": {"ipv4": 1}, "fd00:0:2::1": {"ipv6": 1}}
+        wait_for("h2 to report both sessions up with their families", lambda: _families(
+            fabric, "h2") == want, 30)  # fmt: skip
+    finally:
+        fabric.fabricctl_text("peer", "delete", "tor-h2-v6")
+        push_tor_config(fabric, rack.kind, rack.base)
+    wait_for(f"{block} back on h2's IPv4 session",
+             lambda: _v6_learned_from(rack, block) == {v4_session}, 60)  # fmt: skip
+    wait_for("h2 to report one session carrying both families again", lambda: _families(
+        fabric, "h2") == {"10.0.2.0": {"ipv4": 1, "ipv6": 1}}, 30)  # fmt: skip
 
 
 def test_an_ipv6_hijack_is_refused(rack: DualRack) -> None:

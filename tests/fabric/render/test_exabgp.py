@@ -32,6 +32,7 @@ def test_neighbor_stanza() -> None:
         "capability { route-refresh enable; graceful-restart 120; }",
         "processes [ fabric-injector ];",
         "neighbor-changes;",
+        "negotiated;",
     ):
         assert line in conf
     assert "static" not in conf
