@@ -162,6 +162,7 @@ def run(smoke: bool = False) -> dict[str, Any]:
             str(count),
             "--fifo",
             str(fifo),
+            timeout=600,  # 200 changes of each family, one after another, and the floor's
         ).stdout
         samples = json.loads(out.strip().splitlines()[-1])
     finally:
