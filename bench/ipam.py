@@ -17,7 +17,8 @@ import httpx
 
 from bench.common import console, save, show
 from fabric import hosts, pools
-from fabric.store import ipam_fast, ipam_writes, migrate
+from fabric.ipam import plan
+from fabric.store import ipam_writes, migrate
 from fabric.store.database import Database
 from tests.harness.servers import ADMIN, ADMIN_TOKEN, ApiServer
 
@@ -55,7 +56,7 @@ def in_process(url: str, n: int, batch: int = 1) -> float:
                 ipam_writes.allocate_described(s, host=f"h{first % HOSTS}", handle=f"in-{first}")
                 continue
             handles = range(first, min(first + batch, n))
-            asks = [ipam_fast.Request(f"h{i % HOSTS}", f"in-{i}", 4, {}) for i in handles]
+            asks = [plan.Request(f"h{i % HOSTS}", f"in-{i}", 4, {}) for i in handles]
             ipam_writes.allocate_batch(s, asks)
     elapsed = time.perf_counter() - start
     db.dispose()
