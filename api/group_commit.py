@@ -15,8 +15,7 @@ part): in a batch, one call of the handler serves all of them (the common alloca
 one statement of each kind for the whole batch, ``fabric.store.ipam_fast``); those it declines
 run their own work after it, in the same transaction. A batch of one kind may first be
 offered whole to its ``at_once``, which serves it without a transaction of ours or declines
-(on PostgreSQL, the common allocation: one statement in autocommit, one round trip; a release
-by handle: a read, then one statement).
+(on PostgreSQL, a release by handle: a read, then one statement in autocommit).
 
 Each request still gets exactly its own outcome: if any allocation of a batch
 fails (a 409, a 400), the batch is rolled back whole and each of its allocations
@@ -40,6 +39,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.metrics import ApiMetrics
 from api.revisions import RevisionHub
+from fabric.store import speed_layers
 from fabric.store.database import Database
 
 MAX_BATCH = 64
@@ -133,7 +133,7 @@ class GroupCommit:
         one (bench/README.md: measured choices)."""
         until = time.monotonic() + HOLD_SECONDS
         while self._queue:
-            batch = self._take(MAX_BATCH)
+            batch = self._take(MAX_BATCH if speed_layers.on("group_commit") else 1)
             if not batch:
                 continue
             try:
@@ -175,7 +175,7 @@ class GroupCommit:
         """Each item's result: those served together first, then the others one by one."""
         groups: dict[Callable[..., list[Any]], list[tuple[int, Any]]] = {}
         for n, item in enumerate(batch):
-            if item.together is not None:
+            if item.together is not None and speed_layers.on("together"):
                 groups.setdefault(item.together.handler, []).append((n, item.together.payload))
         served: dict[int, Any] = {}
         for handler, mine in groups.items():
@@ -187,7 +187,7 @@ class GroupCommit:
     def _at_once(self, batch: list[_Item]) -> tuple[list[Outcome], int | None] | None:
         """The batch served by its kind's ``at_once``, if it has one and serves it."""
         first = batch[0].together
-        if first is None or first.at_once is None:
+        if first is None or first.at_once is None or not speed_layers.on("at_once"):
             return None
         if any(i.together is None or i.together.handler is not first.handler for i in batch):
             return None

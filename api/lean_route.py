@@ -31,6 +31,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
 from api.auth import authorize
+from fabric.store import speed_layers
 
 E = TypeVar("E", bound=Callable[..., Any])
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -137,8 +138,10 @@ class LeanRoutes:
         return register
 
     def mount(self, app: FastAPI) -> None:
+        # With the layer off (a measurement: fabric.store.speed_layers), FastAPI's own route.
+        route = LeanJsonRoute if speed_layers.on("lean") else APIRoute
         for path, endpoint, options in self._routes:
             app.router.add_api_route(
                 path, endpoint, methods=["POST"], tags=list(self.tags),
-                route_class_override=LeanJsonRoute, **options,
+                route_class_override=route, **options,
             )  # fmt: skip

@@ -1,12 +1,12 @@
 """``python -m bench [NAME ...|all] [--smoke]`` (``make bench``): ipam, scale, convergence,
-injection, cni, failover."""
+injection, cni, failover, layers."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 
-NAMES = ("ipam", "scale", "convergence", "injection", "cni", "failover")
+NAMES = ("ipam", "layers", "scale", "convergence", "injection", "cni", "failover")
 
 
 def main(argv: list[str] | None = None) -> None:

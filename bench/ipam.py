@@ -34,7 +34,17 @@ def seed(db: Database) -> None:
             hosts.create_host(s, name=f"h{h}", address=f"192.0.2.{h + 1}", asn=65000 + h)
 
 
-def _drop_all(pg_url: str) -> None:
+def seed_over_http(url: str) -> None:
+    """``seed``'s pool and hosts, through a running API."""
+    with httpx.Client(base_url=url, headers=ADMIN) as http:
+        pool = {"name": "bench", "cidr": "10.128.0.0/12", "block_size": 24}
+        http.post("/v1/pools", json=pool).raise_for_status()
+        for h in range(HOSTS):
+            host = {"name": f"h{h}", "address": f"192.0.2.{h + 1}", "asn": 65000 + h}
+            http.post("/v1/hosts", json=host).raise_for_status()
+
+
+def drop_all(pg_url: str) -> None:
     """An empty PostgreSQL database again (the next user migrates it)."""
     db = Database(pg_url)
     with db.write_engine.begin() as conn:
@@ -105,7 +115,14 @@ end
 def lean(url: str, kind: str, clients: int, seconds: float, round_: int, tmp: Path) -> float:
     """Requests per second of ``kind`` from wrk (C, one thread, ``clients`` connections): the
     clients then cost the 2-core machine little, and the server's own cost shows."""
-    cmd = ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--timeout", "10s"]
+    return wrk(url, kind, clients, seconds, round_, tmp)[0]
+
+
+def wrk(
+    url: str, kind: str, clients: int, seconds: float, round_: int, tmp: Path
+) -> tuple[float, float]:
+    """``lean``'s run: requests per second, and the 99th percentile of latency in ms."""
+    cmd = ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--timeout", "10s", "--latency"]
     if kind == "allocate":
         script = tmp / f"wrk-allocate-{round_}.lua"
         script.write_text(
@@ -120,9 +137,11 @@ def lean(url: str, kind: str, clients: int, seconds: float, round_: int, tmp: Pa
     if "Non-2xx" in out or "Socket errors" in out:
         raise RuntimeError(f"wrk {kind}: not every request succeeded:\n{out}")
     found = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if found is None:
-        raise RuntimeError(f"wrk {kind}: no rate in its output:\n{out}")
-    return float(found.group(1))
+    p99 = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s)\b", out, flags=re.M)
+    if found is None or p99 is None:
+        raise RuntimeError(f"wrk {kind}: no rate or latency in its output:\n{out}")
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    return float(found.group(1)), float(p99.group(1)) * scale
 
 
 def rounds(url: str, n: int, clients: int, repeat: int) -> dict[str, list[float]]:
@@ -154,22 +173,13 @@ def run(smoke: bool = False) -> dict[str, Any]:
             url = pg_url or f"sqlite:///{Path(tmp) / f'{name}.db'}"
             alone = in_process(pg_url or f"sqlite:///{Path(tmp) / f'{name}-inproc.db'}", n)
             if pg_url:  # in-process runs on a clean database each
-                _drop_all(pg_url)
+                drop_all(pg_url)
             batched = in_process(pg_url or f"sqlite:///{Path(tmp) / f'{name}-batch.db'}", n, BATCH)
             if pg_url:  # a clean database for the server
-                _drop_all(pg_url)
+                drop_all(pg_url)
             server = ApiServer(url, Path(tmp) / f"api-{name}.log").wait_ready()
             try:
-                with httpx.Client(base_url=server.url, headers=ADMIN) as http:
-                    http.post(
-                        "/v1/pools",
-                        json={"name": "bench", "cidr": "10.128.0.0/12", "block_size": 24},
-                    ).raise_for_status()
-                    for h in range(HOSTS):
-                        http.post(
-                            "/v1/hosts",
-                            json={"name": f"h{h}", "address": f"192.0.2.{h + 1}", "asn": 65000 + h},
-                        ).raise_for_status()
+                seed_over_http(server.url)
                 got = rounds(server.url, n, clients, repeat)
                 wrk: dict[str, list[float]] = {"health": [], "allocate": []}
                 for r in range(repeat):

@@ -19,7 +19,7 @@ from api.schemas.allocations import (
 from fabric.ipam import plan, queries, release
 from fabric.models import Allocation
 from fabric.revisions import touches
-from fabric.store import ipam_fast, ipam_writes
+from fabric.store import ipam_fast, ipam_writes, speed_layers
 from fabric.store.database import Database
 from fabric.validation import check_handle, validate_attributes
 
@@ -40,26 +40,18 @@ def _allocate_together(session: Session, requests: list[plan.Request]) -> list[O
     return [None if rows is None else (rows, True) for rows in described]
 
 
-def _allocate_at_once(
-    db: Database, requests: list[plan.Request]
-) -> tuple[list[Outcome], int] | None:
-    got = ipam_fast.allocate_at_once(db.write_engine, requests)
-    if got is None:
-        return None
-    described, revision = got
-    return [(rows, True) for rows in described], revision
-
-
 def _together(body: AllocationCreate, request: Request) -> Together | None:
     """The common case (one family, no address asked for), served with the others queued
     with it (``api.group_commit``); validated here, as the allocator would."""
     if body.address is not None or body.pools or body.family not in ("4", "6"):
         return None
+    if not speed_layers.on("core"):  # measuring: the ORM path for all (speed_layers)
+        return None
     check_handle(body.handle)
     attrs = validate_attributes(body.attributes)
     ask = plan.Request(body.host, body.handle, int(body.family), attrs,
                             principal_of(request), request_label(request))  # fmt: skip
-    return Together(_allocate_together, ask, _allocate_at_once)
+    return Together(_allocate_together, ask)
 
 
 @lean.post("", status_code=status.HTTP_201_CREATED, response_model=AllocationResult)
@@ -137,7 +129,8 @@ async def release_allocations(body: ReleaseRequest, request: Request) -> Release
         return public(release.release(session, **body.model_dump()))
 
     together = None
-    if body.handle is not None and body.address is None:  # the common case: served together
+    if body.handle is not None and body.address is None and speed_layers.on("core"):
+        # the common case: served together
         principal = principal_of(request)
         ask = plan.Release(body.handle, body.family, principal, request_label(request))
         together = Together(_release_together, ask, _release_at_once)

@@ -14,11 +14,12 @@ choices), with the same result and invariants as the ORM path one after another 
 address constraint, ``Block.allocated``, the host's revision, an audit entry per allocation in
 the same transaction, under the name of whoever asked for it).
 
-While the fabric is at the revision of this process's last fast write, what that write left
-is known (``_KNOWN``) and a batch reads nothing of it again: on PostgreSQL a batch is then one
-statement that checks the handles itself, and the group commit first tries it in autocommit
-(``allocate_at_once``: one round trip instead of four or five (bench/README.md: measured
-choices)). Releases by handle are served the same way (``release_many``).
+On PostgreSQL, while the fabric is at the revision of this process's last fast write, what that
+write left is known (``_KNOWN``) and a batch reads nothing of it again: the batch is then one
+statement that checks the handles itself. (On SQLite that earned under 10 %, so it reads; the
+autocommit form of an allocation batch earned under 10 % too and was removed, that of a release
+batch, ``release_at_once``, earns ~20 %: bench/README.md, "IPAM speed layers".) Releases by
+handle are served the same way (``release_many``).
 """
 
 from __future__ import annotations
@@ -26,15 +27,12 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Engine,
     Executable,
-    Result,
-    Table,
     bindparam,
     delete,
     event,
@@ -53,38 +51,18 @@ from fabric.ipam.blocks import address_numbers
 from fabric.ipam.plan import Release, Request
 from fabric.models import Allocation, AuditEntry, Block, FabricState, Host, Pool, utcnow
 from fabric.revisions import BASE_REVISION, touch_hosts, touches
-from fabric.store import ipam_pg
+from fabric.store import core_statements as core
+from fabric.store import ipam_pg, speed_layers
 
-_hosts = cast(Table, Host.__table__)
-_pools = cast(Table, Pool.__table__)
-_blocks = cast(Table, Block.__table__)
-_allocs = cast(Table, Allocation.__table__)
-_audit = cast(Table, AuditEntry.__table__)
-
-Match = Callable[[ColumnElement[Any], str], ColumnElement[bool]]
-
-
-def _one_or_many(build: Callable[[Match], Executable]) -> tuple[Executable, Executable]:
-    """A query built twice: ``column = :name`` for one value, ``column IN (:name…)`` for
-    several (expanding an IN list costs more than the rest of a one-row query)."""
-    return (
-        build(lambda column, name: column == bindparam(name)),
-        build(lambda column, name: column.in_(bindparam(name, expanding=True))),
-    )
-
-
-def _execute(
-    conn: Connection | Session, pair: tuple[Executable, Executable], name: str, values: list[Any]
-) -> Result[Any]:
-    one = len(values) == 1
-    return conn.execute(pair[0] if one else pair[1], {name: values[0] if one else values})
+_hosts, _pools, _blocks = core.table(Host), core.table(Pool), core.table(Block)
+_allocs, _audit = core.table(Allocation), core.table(AuditEntry)
 
 
 # Built once: SQLAlchemy then reuses their compiled form instead of rebuilding them per call.
 # What a batch reads before it places anything, in one statement (on PostgreSQL one round trip
 # instead of two (bench/README.md: measured choices)): the hosts' blocks, by name,
 # then the handles already held. A host without a row is not the common case.
-_BLOCKS_AND_HELD = _one_or_many(
+_BLOCKS_AND_HELD = core.one_or_many(
     lambda match: union_all(
         select(
             literal_column("'block'").label("kind"), _hosts.c.name, _pools.c.family,
@@ -101,12 +79,12 @@ _BLOCKS_AND_HELD = _one_or_many(
     ).order_by("kind", "block_id")
 )  # fmt: skip
 # The handles already held, alone: what a batch reads when it knows its hosts' blocks already.
-_HELD = _one_or_many(
+_HELD = core.one_or_many(
     lambda match: select(_allocs.c.handle, _allocs.c.family).where(match(_allocs.c.handle, "h"))
 )
 # A block's addresses as one row joined by spaces (group_concat / string_agg), not a row per
 # address (bench/README.md: measured choices).
-_TAKEN = _one_or_many(
+_TAKEN = core.one_or_many(
     lambda match: (
         select(_allocs.c.block_id, func.aggregate_strings(_allocs.c.address, " "))
         .where(match(_allocs.c.block_id, "block"))
@@ -123,13 +101,19 @@ _FILL = (
 _AUDIT = insert(_audit)
 
 
-def _rows(rows: list[dict[str, Any]]) -> dict[str, Any] | list[dict[str, Any]]:
-    """One row alone (a plain execute) or several (an executemany)."""
-    return rows[0] if len(rows) == 1 else rows
+def _one_statement(conn: Connection) -> bool:
+    """Whether a plan is written as ``ipam_pg``'s one statement: on PostgreSQL."""
+    return conn.dialect.name == "postgresql" and speed_layers.on("pg_statement")
+
+
+def _at_once(engine: Engine) -> bool:
+    """Whether a release batch may be written in autocommit: PostgreSQL's one statement."""
+    return (engine.dialect.name == "postgresql" and speed_layers.on("pg_statement")
+            and speed_layers.on("at_once"))  # fmt: skip
 
 
 def _taken(conn: Connection | Session, block_ids: list[int]) -> dict[int, str]:
-    return {b: joined for b, joined in _execute(conn, _TAKEN, "block", block_ids)}
+    return {b: joined for b, joined in core.execute(conn, _TAKEN, "block", block_ids)}
 
 
 # Per database (engine): the taken addresses and the hosts' blocks this process's last fast
@@ -151,6 +135,8 @@ class _Pending:
 def _known(session: Session, conn: Connection) -> planned.Known | None:
     """What is known of blocks and hosts, if still true for this transaction: one that has
     changed nothing yet, begun at the revision of the last fast write committed."""
+    if not (_one_statement(conn) and speed_layers.on("known")):
+        return None  # measured: it earns on PostgreSQL only (bench/README.md)
     known = _KNOWN.get(conn.engine)
     fresh = "revision" not in session.info and session.info.get(BASE_REVISION) is not None
     if known is None or not fresh or known.revision != session.info[BASE_REVISION]:
@@ -182,20 +168,13 @@ def _blocks_and_held(
 
 
 def _held(conn: Connection, handles: list[str]) -> set[tuple[str, int]]:
-    return {(handle, family) for handle, family in _execute(conn, _HELD, "h", handles)}
+    return {(handle, family) for handle, family in core.execute(conn, _HELD, "h", handles)}
 
 
-class _Unknown(Exception):
-    """A block's taken addresses are needed, and not known (``allocate_at_once`` reads none)."""
-
-
-def _loader(conn: Connection | None) -> Callable[[list[planned.Room]], None]:
-    """What a plan calls for blocks' taken addresses it was not given: one read of them all
-    on ``conn``; with no connection, ``_Unknown``."""
+def _loader(conn: Connection) -> Callable[[list[planned.Room]], None]:
+    """What a plan calls for blocks' taken addresses it was not given: one read of them all."""
 
     def load(rooms: list[planned.Room]) -> None:
-        if conn is None:
-            raise _Unknown
         joined = _taken(conn, [r.block_id for r in rooms])
         for r in rooms:
             texts = joined.get(r.block_id)
@@ -216,7 +195,7 @@ def allocate_many(session: Session, requests: list[Request]) -> list[list[dict[s
     blocks = None if known is None else known.blocks_of(names)
     if blocks is None:
         blocks, held = _blocks_and_held(conn, names, handles)
-    elif conn.dialect.name == "postgresql":
+    elif _one_statement(conn):
         # Nothing read at all (a round trip saved: bench/README.md, measured choices): the
         # batch's one statement writes nothing if a handle is held already (``pg_batch``).
         held = set()
@@ -254,56 +233,22 @@ def _serve(
     return plan.answers(requests)
 
 
-def allocate_at_once(
-    engine: Engine, requests: list[Request]
-) -> tuple[list[list[dict[str, Any]]], int] | None:
-    """PostgreSQL: the whole batch as one statement on a connection of its own, in autocommit
-    (``ipam_pg.write_at_once``): one round trip instead of four (``BEGIN``, the write lock,
-    the write, ``COMMIT``), from what the last fast write left known (``_KNOWN``). Each
-    request's allocation, and the revision committed; None, with nothing written, unless all
-    of them could be served so: what is known no longer true, a handle held already, a host or
-    a block not known, a host without room. The caller then serves them in a transaction."""
-    known = _KNOWN.get(engine)
-    if engine.dialect.name != "postgresql" or known is None or not requests:
-        return None
-    blocks = known.blocks_of(sorted({r.host for r in requests}))
-    if blocks is None:
-        return None
-    try:
-        load = _loader(None)
-        rooms = planned.rooms_of(blocks, known.taken, load)
-        plan = planned.AllocationPlan.of(requests, rooms, set(), load)
-    except _Unknown:
-        return None
-    if len(plan.rows) != len(requests):  # one asked twice, or no room: the transaction's work
-        return None
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        revision = ipam_pg.write_at_once(
-            conn, "create", plan.pg_rows(), plan.now.isoformat(), known.revision
-        )
-    if revision is None:
-        return None
-    _KNOWN[engine] = planned.Known.after(known, blocks, rooms, revision)
-    answers = plan.answers(requests)
-    return [a for a in answers if a is not None], revision
-
-
 def _write_allocations(
     session: Session, conn: Connection, plan: planned.AllocationPlan
 ) -> int | None:
     """Insert the rows, count them in their blocks, touch their hosts, log them; the revision.
     On PostgreSQL one statement does it all (``pg_batch``), or nothing (None) if one of the
     handles is held already."""
-    if conn.dialect.name == "postgresql":
+    if _one_statement(conn):
         return ipam_pg.write(session, "create", plan.pg_rows(), plan.now.isoformat())
     rows, entries = plan.rows, plan.entries
-    ids = conn.execute(_INSERT, _rows(rows)).scalars().all()
+    ids = conn.execute(_INSERT, core.rows(rows)).scalars().all()
     filled = [{"block_id": r.block_id, "added": r.added} for r in plan.filled]
-    conn.execute(_FILL, _rows(filled))
+    conn.execute(_FILL, core.rows(filled))
     revision = touch_hosts(session, {row["host_id"] for row in rows})
     for entry, row_id in zip(entries, ids, strict=True):
         entry["after"]["id"] = row_id
-    conn.execute(_AUDIT, _rows(entries))
+    conn.execute(_AUDIT, core.rows(entries))
     return revision
 
 
@@ -320,7 +265,7 @@ _REVISION_NOW = select(FabricState.revision).where(FabricState.id == 1).scalar_s
 
 
 def _held_query(*revision: Any) -> tuple[Executable, Executable]:
-    return _one_or_many(
+    return core.one_or_many(
         lambda match: select(
             _allocs.c.id, _allocs.c.address, _allocs.c.family, _allocs.c.block_id,
             _allocs.c.host_id, _allocs.c.handle, _allocs.c.attributes, _allocs.c.created_at,
@@ -359,18 +304,18 @@ def release_many(session: Session, releases: list[Release]) -> list[list[dict[st
     if not releases:
         return []
     conn = session.connection()
-    found = _held_rows(_execute(conn, _HELD_ROWS, "h", _handles(releases)))
+    found = _held_rows(core.execute(conn, _HELD_ROWS, "h", _handles(releases)))
     plan = planned.ReleasePlan.of(releases, found)
     if not plan.rows:
         return plan.out  # idempotent: nothing released, nothing bumped
-    if conn.dialect.name == "postgresql":  # one statement (``pg_batch``)
+    if _one_statement(conn):  # one statement (``ipam_pg``)
         ipam_pg.write(session, "delete", plan.pg_rows(), utcnow().isoformat())
         return plan.out
     conn.execute(_DELETE, {"ids": sorted(row.id for row in plan.rows)})
     emptied = [{"block_id": b, "removed": n} for b, n in plan.emptied().items()]
-    conn.execute(_EMPTY, _rows(emptied))
+    conn.execute(_EMPTY, core.rows(emptied))
     touch_hosts(session, {row.host_id for row in plan.rows})
-    conn.execute(_AUDIT, _rows(plan.entries))
+    conn.execute(_AUDIT, core.rows(plan.entries))
     return plan.out
 
 
@@ -384,10 +329,10 @@ def release_at_once(
     release's allocations, and the revision committed (None: nothing held, nothing written);
     None, having written nothing, when the fabric moved: the caller serves them in a
     transaction."""
-    if engine.dialect.name != "postgresql" or not releases:
+    if not _at_once(engine) or not releases:
         return None
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        found = list(_execute(conn, _HELD_ROWS_AT, "h", _handles(releases)))
+        found = list(core.execute(conn, _HELD_ROWS_AT, "h", _handles(releases)))
         plan = planned.ReleasePlan.of(releases, _held_rows(found))
         if not plan.rows:
             return plan.out, None

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from fabric.ipam import allocator, plan, queries
-from fabric.store import ipam_fast
+from fabric.store import ipam_fast, speed_layers
 from fabric.validation import check_handle, validate_attributes
 
 
@@ -17,7 +17,8 @@ def allocate_described(session: Session, **request: Any) -> list[dict[str, Any]]
     """``allocator.allocate``, each row described as the API shows it (``queries.describe``);
     the common case (one family, no address or pool asked for) tries the fast path first."""
     family = str(request.get("family", "4"))
-    if request.get("address") is None and not request.get("pools") and family in ("4", "6"):
+    common = request.get("address") is None and not request.get("pools") and family in ("4", "6")
+    if common and speed_layers.on("core"):
         handle = request["handle"]
         check_handle(handle)
         attrs = validate_attributes(request.get("attributes") or {})

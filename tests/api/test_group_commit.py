@@ -76,7 +76,7 @@ def test_queued_allocations_share_one_transaction_and_one_revision(client: TestC
     answers = queued_behind_a_writer(client, bodies)
 
     assert commit.batches == batches + 1 and commit.largest >= len(bodies)
-    # A handle asked again: not at once (PostgreSQL) but together, in one transaction.
+    # A handle asked again: served together, in one transaction.
     assert served(client).get("together", 0) == before.get("together", 0) + 1
     assert [a.status_code for a in answers] == [201] * 6 + [200]
     assert [a.json()["created"] for a in answers] == [True] * 6 + [False]

@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from bench import cni, convergence, failover, injection, ipam, scale
+from bench import cni, convergence, failover, injection, ipam, layers, scale
+from fabric.store.speed_layers import LAYERS
 
 pytestmark = pytest.mark.lab
 
@@ -23,6 +24,13 @@ def test_ipam_smoke() -> None:
     assert results["sqlite"]["http_per_s"] > 0 and results["sqlite"]["in_process_per_s"] > 0
     assert results["sqlite"]["release_http_per_s"] > 0
     assert results["sqlite"]["wrk"]["http_per_s"] > 0  # every wrk request answered 2xx
+
+
+def test_layers_smoke() -> None:
+    results = layers.run(smoke=True)
+    sqlite = results["sqlite"]  # every layer off in turn, each server answering every request
+    assert set(sqlite) == {"none", *LAYERS} - {"at_once", "known", "pg_statement"}
+    assert all(r["wrk_per_s"] > 0 and r["httpx_per_s"] > 0 for r in sqlite.values())
 
 
 def test_scale_smoke() -> None:
