@@ -35,7 +35,7 @@ from bgp.options import InjectorOptions, InjectorRun
 from bgp.rib_reconciler import RibReconciler
 from fabric.client.agent import AgentApi
 from fabric.client.transport import Access
-from fabric.render.exabgp import session_families
+from fabric.render.exabgp import session_versions
 
 log = logging.getLogger("fabric.injector")
 
@@ -60,7 +60,7 @@ class PeerState:
     def carries(self) -> frozenset[int]:
         if self.versions is not None:
             return self.versions
-        return frozenset(int(f[3]) for f in session_families(self.address))
+        return frozenset(session_versions(self.address))
 
 
 class Injector:
@@ -148,8 +148,7 @@ class Injector:
         self.status_dirty.set()
 
     def established(self) -> set[str]:
-        with self.lock:
-            return {a for a, p in self.peers.items() if p.state == "up"}
+        return set(self.carried())
 
     def carried(self) -> dict[str, frozenset[int]]:
         """The established sessions, each with the families (4, 6) it carries."""

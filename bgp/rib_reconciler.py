@@ -6,7 +6,7 @@ established peer's adj-rib-out holds. ExaBGP moves a route there only once it ha
 difference counts only when a second look ``confirm_after`` seconds later shows it again: a
 burst still on its way is not a loss. Each session is expected to hold the families it carries:
 what its OPEN negotiated (an IPv4 session whose ToR did not activate IPv6 carries IPv4 only),
-else what we offered (``fabric.render.exabgp.session_families``). A route of a family the
+else what we offered (``fabric.render.exabgp.session_versions``). A route of a family the
 session did not negotiate is neither missing nor extra, whether ExaBGP holds it or not.
 """
 

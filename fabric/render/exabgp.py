@@ -50,14 +50,17 @@ class Speaker:
         return self.address6 if ipaddress.ip_address(peer.address).version == 6 else None
 
 
-def session_families(peer_address: str) -> tuple[str, ...]:
-    """What a session carries. An IPv4 session carries both families (MP-BGP: the IPv6
+def session_versions(peer_address: str) -> tuple[int, ...]:
+    """The families (4, 6) a session offers. An IPv4 session carries both (MP-BGP: the IPv6
     prefixes with the host's global IPv6 next hop), the default, one session per ToR; an
     IPv6 session carries IPv6 only (IPv4 prefixes need an IPv4 next hop, RFC 8950 is not
     used). A ToR that does not activate IPv6 on a session simply never negotiates it."""
-    if ipaddress.ip_address(peer_address).version == 4:
-        return ("ipv4 unicast", "ipv6 unicast")
-    return ("ipv6 unicast",)
+    return (4, 6) if ipaddress.ip_address(peer_address).version == 4 else (6,)
+
+
+def session_families(peer_address: str) -> tuple[str, ...]:
+    """``session_versions`` as the configuration names them."""
+    return tuple(f"ipv{v} unicast" for v in session_versions(peer_address))
 
 
 def _process_line(argv: Sequence[str]) -> str:
