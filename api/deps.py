@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.group_commit import GroupCommit, Together
 from api.revisions import RevisionHub
+from fabric import audit
 from fabric.settings import Settings
 from fabric.store.database import Database
 
@@ -61,8 +62,7 @@ async def write_session(request: Request) -> AsyncIterator[Session]:
 
 def _say_who(session: Session, request: Request) -> None:
     """Who and what, for the audit log (fabric/audit.py)."""
-    session.info["principal"] = principal_of(request)
-    session.info["request"] = request_label(request)
+    audit.acting_for(session, principal_of(request), request_label(request))
 
 
 def request_label(request: Request) -> str:

@@ -39,6 +39,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.metrics import ApiMetrics
 from api.revisions import RevisionHub
+from fabric import audit
 from fabric.store import speed_layers
 from fabric.store.database import Database
 
@@ -166,7 +167,7 @@ class GroupCommit:
                 item.future.set_exception(failure)
 
     def _one(self, session: Session, item: _Item) -> Any:
-        session.info["principal"], session.info["request"] = item.principal, item.label
+        audit.acting_for(session, item.principal, item.label)
         result = item.work(session)
         session.flush()  # the ORM's audit entries are written now, under this item's name
         return result

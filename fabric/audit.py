@@ -2,9 +2,10 @@
 
 Hooks on ORM sessions turn each new, changed and deleted row into an
 ``AuditEntry`` in the same transaction (a new row once flushed, with its id).
-Who: the API puts the caller's token into ``session.info["principal"]``
-(api/deps.py). Secrets are never copied: a password or token hash shows as
-``"(set)"``. Bookkeeping that is not a change anyone made (revision counters,
+Who: every writer says whom it writes for, once per transaction or per request of a batch
+(``acting_for``: the API's write sessions, its group commit, the batch writers); the hooks and
+the fast path read it back with ``caller_of``. Secrets are never copied: a password or token
+hash shows as ``"(set)"``. Bookkeeping that is not a change anyone made (revision counters,
 block fill counters, peer status reports) is left out, or the log would drown in it.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event, inspect, select
@@ -23,6 +25,26 @@ SKIP_TABLES = {"fabric_state", "peer_status", "host_routes", "router_applied", "
 SECRET_COLUMNS = {"password", "token_hash"}
 BOOKKEEPING = {"hosts": {"revision"}, "blocks": {"allocated"}}
 KEY_COLUMNS = ("name", "address", "cidr")
+_CALLER = "audit.caller"  # the session's key for its ``Caller``: set and read only here
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Whom a write is for: the token's principal (None: no token, as in the CLI's own
+    database work) and the API request that made it."""
+
+    principal: Any = None
+    request: str | None = None
+
+
+def acting_for(session: Session, principal: Any, request: str | None) -> None:
+    """What the session writes from now on is done for this caller (until said otherwise)."""
+    session.info[_CALLER] = Caller(principal, request)
+
+
+def caller_of(session: Session) -> Caller:
+    found = session.info.get(_CALLER)
+    return found if isinstance(found, Caller) else Caller()
 
 
 def _value(column: str, value: Any) -> Any:
@@ -67,8 +89,8 @@ def entry(
     session: Session, action: str, entity: str, key: str, before: Any, after: Any
 ) -> dict[str, Any]:
     """The column values of one audit entry, the caller taken from the session."""
-    who, request = session.info.get("principal"), session.info.get("request")
-    return entry_by(who, request, action, entity, key, before, after)
+    caller = caller_of(session)
+    return entry_by(caller.principal, caller.request, action, entity, key, before, after)
 
 
 def entry_by(

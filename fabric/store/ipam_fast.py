@@ -46,6 +46,7 @@ from sqlalchemy import (
 )  # fmt: skip
 from sqlalchemy.orm import Session
 
+from fabric import audit
 from fabric.ipam import plan as planned
 from fabric.ipam.blocks import address_numbers
 from fabric.ipam.plan import Release, Request
@@ -256,8 +257,9 @@ def allocate(
     session: Session, *, host: str, handle: str, family: int, attrs: dict[str, str]
 ) -> list[dict[str, Any]] | None:
     """``allocate_many`` of one request, audited under the session's caller."""
-    who = session.info.get("principal"), session.info.get("request")
-    return allocate_many(session, [Request(host, handle, family, attrs, *who)])[0]
+    who = audit.caller_of(session)
+    return allocate_many(session, [Request(host, handle, family, attrs, who.principal,
+                                           who.request)])[0]
 
 
 # A handle's allocations with what the API shows of them, IPv4 first as ``release.release``.

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from fabric import audit
 from fabric.ipam import allocator, plan, queries
 from fabric.store import ipam_fast, speed_layers
 from fabric.validation import check_handle, validate_attributes
@@ -41,7 +42,7 @@ def allocate_batch(
     out = []
     for r, got in zip(requests, served, strict=True):
         if got is None:
-            session.info["principal"], session.info["request"] = r.principal, r.label
+            audit.acting_for(session, r.principal, r.label)
             got = allocate_described(
                 session, host=r.host, handle=r.handle, family=str(r.family), attributes=r.attrs
             )

@@ -336,7 +336,7 @@ def test_releases_served_together_as_one_after_another(
         alone_got = []
         for ask in batch:
             with dbs[1].write() as s:
-                s.info["request"] = ask.label
+                audit.acting_for(s, None, ask.label)
                 rows = release.release(s, handle=ask.handle, family=ask.family)
                 alone_got.append([queries.describe(r) for r in rows])
         assert [described(g) for g in together_got] == [described(g) for g in alone_got]
