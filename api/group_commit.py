@@ -188,7 +188,7 @@ class GroupCommit:
     def _at_once(self, batch: list[_Item]) -> tuple[list[Outcome], int | None] | None:
         """The batch served by its kind's ``at_once``, if it has one and serves it."""
         first = batch[0].together
-        if first is None or first.at_once is None or not speed_layers.on("at_once"):
+        if first is None or first.at_once is None:
             return None
         if any(i.together is None or i.together.handler is not first.handler for i in batch):
             return None
