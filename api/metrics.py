@@ -22,6 +22,7 @@ from prometheus_client.context_managers import Timer
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from fabric import peer_status, pools, routers
 from fabric.models import Host, HostRoutes
@@ -41,94 +42,88 @@ class FabricCollector(Collector):
         self.db, self.hub = db, hub
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        up = GaugeMetricFamily(
-            "fabric_bgp_session_up",
-            "1 if the session is established (0 while its host's reports are stale)",
-            labels=["host", "peer"],
-        )
-        by_state = GaugeMetricFamily(
-            "fabric_bgp_sessions",
-            "Sessions by state as the hosts report them; stale and unknown (never reported)"
-            " counted as such",
-            labels=["state"],
-        )
-        in_sync = GaugeMetricFamily(
-            "fabric_router_config_in_sync",
-            "1 if the configuration the router's tor-sync applied is the one it would get now",
-            labels=["router"],
-        )
-        bfd_up = GaugeMetricFamily(
-            "fabric_bfd_session_up", "1 if the host reports the BFD session up (sessions with BFD)",
-            labels=["host", "peer"],
-        )
-        report_age = GaugeMetricFamily(
-            "fabric_agent_report_age_seconds",
-            "Seconds since the host's agent last reported its sessions",
-            labels=["host"],
-        )
-        sent = GaugeMetricFamily(
-            "fabric_bgp_prefixes_sent", "Prefixes sent on the session", labels=["host", "peer"]
-        )
-        received = GaugeMetricFamily(
-            "fabric_bgp_prefixes_received", "Prefixes received", labels=["host", "peer"]
-        )
-        # Per family, as each session negotiated it (the totals above stay for old dashboards).
-        family_sent = GaugeMetricFamily(
-            "fabric_bgp_family_prefixes_sent", "Prefixes sent on the session, per family",
-            labels=["host", "peer", "family"],
-        )  # fmt: skip
-        family_received = GaugeMetricFamily(
-            "fabric_bgp_family_prefixes_received", "Prefixes received, per family",
-            labels=["host", "peer", "family"],
-        )  # fmt: skip
-        announced = GaugeMetricFamily(
-            "fabric_host_prefixes_announced", "Prefixes the host's speaker holds", labels=["host"]
-        )
-        allocated = GaugeMetricFamily(
-            "fabric_pool_addresses_allocated", "Addresses allocated", labels=["pool"]
-        )
-        free = GaugeMetricFamily("fabric_pool_addresses_free", "Addresses free", labels=["pool"])
-        states: dict[str, int] = {}
         with self.db.read() as session:
-            ages: dict[str, float] = {}
-            for s in peer_status.sessions(session):
-                host, peer = s["host"], s["peer_address"]
-                up.add_metric([host, peer], 1.0 if s["established"] else 0.0)
-                sent.add_metric([host, peer], s["prefixes_sent"])
-                received.add_metric([host, peer], s["prefixes_received"])
-                for family, counts in s["families"].items():
-                    family_sent.add_metric([host, peer, family], counts["sent"])
-                    family_received.add_metric([host, peer, family], counts["received"])
-                if s["bfd_state"] is not None:
-                    fresh_up = s["bfd_state"] == "up" and not s["stale"]
-                    bfd_up.add_metric([host, peer], 1.0 if fresh_up else 0.0)
-                state = "stale" if s["stale"] else s["state"]
-                states[state] = states.get(state, 0) + 1
-                age = s["report_age_seconds"]
-                if age is not None:
-                    ages[host] = min(ages.get(host, age), age)
-            for host, newest in sorted(ages.items()):
-                report_age.add_metric([host], newest)
-            for router in routers.list_routers(session):
-                applied = routers.applied_of(session, router)
-                if applied is not None:
-                    same = router_config.desired_digest(session, applied) == applied.digest
-                    in_sync.add_metric([router.name], 1.0 if same else 0.0)
-            joined = select(Host.name, HostRoutes).join(HostRoutes, HostRoutes.host_id == Host.id)
-            for host, r in session.execute(joined):
-                announced.add_metric([host], len(r.announced))
-            for pool in pools.list_pools(session):
-                usage = pools.pool_usage(session, pool)
-                allocated.add_metric([pool.name], usage.allocated)
-                free.add_metric([pool.name], usage.free)
-        for state, count in sorted(states.items()):
-            by_state.add_metric([state], count)
+            yield from _session_metrics(session)
+            yield from _router_metrics(session)
+            yield from _host_and_pool_metrics(session)
         waiters = GaugeMetricFamily("fabric_longpoll_waiters", "Long-polls held by this replica")
         waiters.add_metric([], self.hub.waiting)
-        yield from (up, by_state, bfd_up, report_age, in_sync, sent, received)
-        yield from (family_sent, family_received, announced)
-        yield from (allocated, free)
         yield waiters
+
+
+def _gauge(name: str, text: str, *labels: str) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, text, labels=list(labels))
+
+
+def _session_metrics(session: Session) -> list[GaugeMetricFamily]:
+    """The BGP and BFD sessions as their hosts last reported them."""
+    up = _gauge("fabric_bgp_session_up",
+                "1 if the session is established (0 while its host's reports are stale)",
+                "host", "peer")  # fmt: skip
+    by_state = _gauge("fabric_bgp_sessions",
+                      "Sessions by state as the hosts report them; stale and unknown (never "
+                      "reported) counted as such", "state")  # fmt: skip
+    bfd_up = _gauge("fabric_bfd_session_up",
+                    "1 if the host reports the BFD session up (sessions with BFD)", "host", "peer")
+    report_age = _gauge("fabric_agent_report_age_seconds",
+                        "Seconds since the host's agent last reported its sessions", "host")
+    sent = _gauge("fabric_bgp_prefixes_sent", "Prefixes sent on the session", "host", "peer")
+    received = _gauge("fabric_bgp_prefixes_received", "Prefixes received", "host", "peer")
+    # Per family, as each session negotiated it (the totals above stay for old dashboards).
+    family_sent = _gauge("fabric_bgp_family_prefixes_sent",
+                         "Prefixes sent on the session, per family", "host", "peer", "family")
+    family_received = _gauge("fabric_bgp_family_prefixes_received",
+                             "Prefixes received, per family", "host", "peer", "family")
+    states: dict[str, int] = {}
+    ages: dict[str, float] = {}
+    for s in peer_status.sessions(session):
+        host, peer = s["host"], s["peer_address"]
+        up.add_metric([host, peer], 1.0 if s["established"] else 0.0)
+        sent.add_metric([host, peer], s["prefixes_sent"])
+        received.add_metric([host, peer], s["prefixes_received"])
+        for family, counts in s["families"].items():
+            family_sent.add_metric([host, peer, family], counts["sent"])
+            family_received.add_metric([host, peer, family], counts["received"])
+        if s["bfd_state"] is not None:
+            fresh_up = s["bfd_state"] == "up" and not s["stale"]
+            bfd_up.add_metric([host, peer], 1.0 if fresh_up else 0.0)
+        state = "stale" if s["stale"] else s["state"]
+        states[state] = states.get(state, 0) + 1
+        age = s["report_age_seconds"]
+        if age is not None:
+            ages[host] = min(ages.get(host, age), age)
+    for host, newest in sorted(ages.items()):
+        report_age.add_metric([host], newest)
+    for state, count in sorted(states.items()):
+        by_state.add_metric([state], count)
+    return [up, by_state, bfd_up, report_age, sent, received, family_sent, family_received]
+
+
+def _router_metrics(session: Session) -> list[GaugeMetricFamily]:
+    in_sync = _gauge("fabric_router_config_in_sync",
+                     "1 if the configuration the router's tor-sync applied is the one it would "
+                     "get now", "router")  # fmt: skip
+    for router in routers.list_routers(session):
+        applied = routers.applied_of(session, router)
+        if applied is not None:
+            same = router_config.desired_digest(session, applied) == applied.digest
+            in_sync.add_metric([router.name], 1.0 if same else 0.0)
+    return [in_sync]
+
+
+def _host_and_pool_metrics(session: Session) -> list[GaugeMetricFamily]:
+    announced = _gauge("fabric_host_prefixes_announced", "Prefixes the host's speaker holds",
+                       "host")
+    allocated = _gauge("fabric_pool_addresses_allocated", "Addresses allocated", "pool")
+    free = _gauge("fabric_pool_addresses_free", "Addresses free", "pool")
+    joined = select(Host.name, HostRoutes).join(HostRoutes, HostRoutes.host_id == Host.id)
+    for host, r in session.execute(joined):
+        announced.add_metric([host], len(r.announced))
+    for pool in pools.list_pools(session):
+        usage = pools.pool_usage(session, pool)
+        allocated.add_metric([pool.name], usage.allocated)
+        free.add_metric([pool.name], usage.free)
+    return [announced, allocated, free]
 
 
 class ApiMetrics:

@@ -20,6 +20,7 @@ from fabric import hosts, pools
 from fabric.ipam import plan
 from fabric.store import ipam_writes, migrate
 from fabric.store.database import Database
+from tests.harness.ipam import allocate_batch
 from tests.harness.servers import ADMIN, ADMIN_TOKEN, ApiServer
 
 HOSTS = 16
@@ -67,7 +68,7 @@ def in_process(url: str, n: int, batch: int = 1) -> float:
                 continue
             handles = range(first, min(first + batch, n))
             asks = [plan.Request(f"h{i % HOSTS}", f"in-{i}", 4, {}) for i in handles]
-            ipam_writes.allocate_batch(s, asks)
+            allocate_batch(s, asks)
     elapsed = time.perf_counter() - start
     db.dispose()
     return n / elapsed

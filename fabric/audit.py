@@ -1,10 +1,12 @@
 """The audit log: every change to the fabric's data, with who made it, before and after.
 
-Hooks on ORM sessions turn each new, changed and deleted row into an
-``AuditEntry`` in the same transaction (a new row once flushed, with its id).
-Who: every writer says whom it writes for, once per transaction or per request of a batch
-(``acting_for``: the API's write sessions, its group commit, the batch writers); the hooks and
-the fast path read it back with ``caller_of``. Secrets are never copied: a password or token
+Every entry is made by ``entry_by`` and written by ``log``, in the same transaction as its
+change. Two kinds of writer call them: the ORM's changes are logged by hooks that the database
+attaches to its write sessions (``audit_sessions``: each new, changed and deleted row, a new one
+once flushed, with its id); the IPAM batch writers make their entries from their plans
+(``fabric.ipam.plan``). Who: every writer says whom it writes for, once per transaction or per
+request of a batch (``acting_for``: the API's write sessions, its group commit); the hooks and
+the batch writers read it back with ``caller_of``. Secrets are never copied: a password or token
 hash shows as ``"(set)"``. Bookkeeping that is not a change anyone made (revision counters,
 block fill counters, peer status reports) is left out, or the log would drown in it.
 """
@@ -14,10 +16,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event, inspect, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Table, event, insert, inspect, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from fabric.models import AuditEntry, Base
 
@@ -26,6 +28,7 @@ SECRET_COLUMNS = {"password", "token_hash"}
 BOOKKEEPING = {"hosts": {"revision"}, "blocks": {"allocated"}}
 KEY_COLUMNS = ("name", "address", "cidr")
 _CALLER = "audit.caller"  # the session's key for its ``Caller``: set and read only here
+_INSERT = insert(cast(Table, AuditEntry.__table__))  # built once, its compiled form reused
 
 
 @dataclass(frozen=True)
@@ -110,9 +113,17 @@ def entry_by(
     }
 
 
+def log(conn: Connection | Session, entries: list[dict[str, Any]]) -> None:
+    """Write audit entries (``entry_by``'s column values) in the transaction of ``conn``: the
+    one insert of them all. PostgreSQL's one-statement IPAM writer has it inside its statement
+    (``fabric.store.ipam_pg``), where it costs no round trip of its own."""
+    if entries:
+        conn.execute(_INSERT, entries[0] if len(entries) == 1 else entries)
+
+
 def record(session: Session, action: str, obj: Base, before: Any, after: Any) -> None:
-    key = _key(obj)
-    session.add(AuditEntry(**entry(session, action, obj.__tablename__, key, before, after)))
+    """Log one change of ``obj`` the hooks do not see (a Core statement's)."""
+    log(session, [_entry(session, action, obj, before, after)])
 
 
 def _changed(obj: Base) -> bool:
@@ -125,24 +136,36 @@ def _changed(obj: Base) -> bool:
     )
 
 
-@event.listens_for(Session, "after_flush")
+def _logged(objs: Any) -> list[Base]:
+    return [o for o in objs if isinstance(o, Base) and o.__tablename__ not in SKIP_TABLES]
+
+
+def _entry(session: Session, action: str, obj: Base, before: Any, after: Any) -> dict[str, Any]:
+    return entry(session, action, obj.__tablename__, _key(obj), before, after)
+
+
+def _on_flush(session: Session, _ctx: Any, _instances: Any) -> None:
+    """Changes and deletions, before the flush writes them (their history is gone after)."""
+    log(session.connection(), [
+        *(_entry(session, "update", o, _before(o), snapshot(o))
+          for o in _logged(session.dirty) if _changed(o)),
+        *(_entry(session, "delete", o, _before(o), None) for o in _logged(session.deleted)),
+    ])  # fmt: skip
+
+
 def _on_created(session: Session, _ctx: Any) -> None:
     """Creations once written, so their entries hold what the database gave them (the id, the
-    columns' defaults); the entries are written by the next flush (a commit flushes until
-    nothing is left), each still under the name of whoever was asking at this flush."""
-    for obj in list(session.new):
-        if isinstance(obj, Base) and obj.__tablename__ not in SKIP_TABLES:
-            record(session, "create", obj, None, snapshot(obj))
+    columns' defaults)."""
+    log(session.connection(),
+        [_entry(session, "create", o, None, snapshot(o)) for o in _logged(session.new)])
 
 
-@event.listens_for(Session, "before_flush")
-def _on_flush(session: Session, _ctx: Any, _instances: Any) -> None:
-    for obj in list(session.dirty):
-        if isinstance(obj, Base) and obj.__tablename__ not in SKIP_TABLES and _changed(obj):
-            record(session, "update", obj, _before(obj), snapshot(obj))
-    for obj in list(session.deleted):
-        if isinstance(obj, Base) and obj.__tablename__ not in SKIP_TABLES:
-            record(session, "delete", obj, _before(obj), None)
+def audit_sessions(factory: sessionmaker[Session]) -> None:
+    """Log every ORM change made in a session of ``factory``, in its transaction, under the
+    session's caller: for the factory of write sessions (``fabric.store.database``), so a
+    session that only reads carries no hooks, and none is registered at import."""
+    event.listen(factory, "before_flush", _on_flush)
+    event.listen(factory, "after_flush", _on_created)
 
 
 def entries(

@@ -35,9 +35,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
-import fabric.audit  # noqa: F401  (registers the audit hook on every session)
+from fabric import audit
 from fabric.models import FabricState
 from fabric.revisions import BASE_REVISION
+from fabric.store import ipam_fast
 from fabric.store.pg_stats import StatsKeeper
 from fabric.store.wal import WalCheckpointer
 
@@ -139,6 +140,10 @@ class Database:
             if upkeep_every is not None:
                 self.stats_keeper = StatsKeeper(self.write_engine, upkeep_every).start()
         self._writer = sessionmaker(self.write_engine, expire_on_commit=False)
+        # What a write session does beside its own statements: log its ORM changes, and once
+        # committed, leave known what its IPAM batch wrote.
+        audit.audit_sessions(self._writer)
+        ipam_fast.remember_on_commit(self._writer)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
 
     @property

@@ -1,10 +1,11 @@
-"""The allocator's common case in a handful of Core statements, for many requests at once: the
-writer that applies ``fabric.ipam.plan``'s plans, on SQLite and PostgreSQL.
+"""The allocator's common case in a handful of Core statements, for many requests at once: what
+a plan (``fabric.ipam.plan``) needs read, then applied by the backend's one writer
+(``ipam_core`` on SQLite, ``ipam_pg``'s one statement on PostgreSQL).
 
 Profiled (bench/ipam.py, cProfile), the ORM path spent nearly all of an allocation's time
 building statements and tracking objects, not in the database. Most allocations are the same
 case: a new handle, one family, no address asked for, and a host whose own blocks have room.
-This module reads what a plan needs, has it planned, and writes the plan; it answers ``None``
+This module reads what a plan needs, has it planned and written; it answers ``None``
 for everything else (a handle already held, a requested address, dual stack, an unknown host,
 no room: claim, borrow, exhaustion), which the ORM path in ``allocator`` then handles.
 
@@ -27,36 +28,32 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     Connection,
     Engine,
     Executable,
-    bindparam,
-    delete,
     event,
     func,
-    insert,
     literal_column,
     null,
     select,
     union_all,
-    update,
 )  # fmt: skip
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from fabric import audit
 from fabric.ipam import plan as planned
 from fabric.ipam.blocks import address_numbers
 from fabric.ipam.plan import Release, Request
-from fabric.models import Allocation, AuditEntry, Block, FabricState, Host, Pool, utcnow
-from fabric.revisions import BASE_REVISION, touch_hosts, touches
+from fabric.models import Allocation, Block, FabricState, Host, Pool, utcnow
+from fabric.revisions import BASE_REVISION, touches
 from fabric.store import core_statements as core
-from fabric.store import ipam_pg, speed_layers
+from fabric.store import ipam_core, ipam_pg, speed_layers
 
 _hosts, _pools, _blocks = core.table(Host), core.table(Pool), core.table(Block)
-_allocs, _audit = core.table(Allocation), core.table(AuditEntry)
+_allocs = core.table(Allocation)
 
 
 # Built once: SQLAlchemy then reuses their compiled form instead of rebuilding them per call.
@@ -92,19 +89,25 @@ _TAKEN = core.one_or_many(
         .group_by(_allocs.c.block_id)
     )
 )
-# Ids back in the rows' order (SQLAlchemy's "insertmanyvalues": one statement per batch).
-_INSERT = insert(_allocs).returning(_allocs.c.id, sort_by_parameter_order=True)
-_FILL = (
-    update(_blocks)
-    .where(_blocks.c.id == bindparam("block_id"))
-    .values(allocated=_blocks.c.allocated + bindparam("added"))
-)
-_AUDIT = insert(_audit)
 
 
 def _one_statement(conn: Connection) -> bool:
     """Whether a plan is written as ``ipam_pg``'s one statement: on PostgreSQL."""
     return conn.dialect.name == "postgresql" and speed_layers.on("pg_statement")
+
+
+class Writer(Protocol):
+    """What applies a plan, one per backend: ``ipam_core`` (SQLite) and ``ipam_pg``."""
+
+    def write_allocations(self, session: Session, plan: planned.AllocationPlan) -> int | None:
+        ...
+
+    def write_releases(self, session: Session, plan: planned.ReleasePlan) -> None:
+        ...
+
+
+def _writer(conn: Connection) -> Writer:
+    return ipam_pg if _one_statement(conn) else ipam_core
 
 
 def _at_once(engine: Engine) -> bool:
@@ -145,11 +148,15 @@ def _known(session: Session, conn: Connection) -> planned.Known | None:
     return known
 
 
-@event.listens_for(Session, "after_commit")
 def _publish(session: Session) -> None:
     pending: _Pending | None = session.info.pop(_PENDING, None)
     if pending is not None and pending.touches == touches(session):
         _KNOWN[pending.engine] = pending.known
+
+
+def remember_on_commit(factory: sessionmaker[Session]) -> None:
+    """What a session of ``factory`` wrote here is known once it commits (``_KNOWN``)."""
+    event.listen(factory, "after_commit", _publish)
 
 
 def _blocks_and_held(
@@ -225,32 +232,13 @@ def _serve(
     plan = planned.AllocationPlan.of(requests, rooms, held, load)
     if not plan.rows:
         return [None] * len(requests)
-    revision = _write_allocations(session, conn, plan)
+    revision = _writer(conn).write_allocations(session, plan)
     if revision is None:
         return None
     session.info[_PENDING] = _Pending(
         conn.engine, planned.Known.after(known, blocks, rooms, revision), touches(session)
     )
     return plan.answers(requests)
-
-
-def _write_allocations(
-    session: Session, conn: Connection, plan: planned.AllocationPlan
-) -> int | None:
-    """Insert the rows, count them in their blocks, touch their hosts, log them; the revision.
-    On PostgreSQL one statement does it all (``pg_batch``), or nothing (None) if one of the
-    handles is held already."""
-    if _one_statement(conn):
-        return ipam_pg.write(session, "create", plan.pg_rows(), plan.now.isoformat())
-    rows, entries = plan.rows, plan.entries
-    ids = conn.execute(_INSERT, core.rows(rows)).scalars().all()
-    filled = [{"block_id": r.block_id, "added": r.added} for r in plan.filled]
-    conn.execute(_FILL, core.rows(filled))
-    revision = touch_hosts(session, {row["host_id"] for row in rows})
-    for entry, row_id in zip(entries, ids, strict=True):
-        entry["after"]["id"] = row_id
-    conn.execute(_AUDIT, core.rows(entries))
-    return revision
 
 
 def allocate(
@@ -284,12 +272,6 @@ def _held_query(*revision: Any) -> tuple[Executable, Executable]:
 _HELD_ROWS = _held_query()
 # The same, each row with the fabric's revision: read in one statement, so as of one snapshot.
 _HELD_ROWS_AT = _held_query(_REVISION_NOW)
-_DELETE = delete(_allocs).where(_allocs.c.id.in_(bindparam("ids", expanding=True)))
-_EMPTY = (
-    update(_blocks)
-    .where(_blocks.c.id == bindparam("block_id"))
-    .values(allocated=_blocks.c.allocated - bindparam("removed"))
-)
 
 
 def _held_rows(found: Iterable[Any]) -> list[planned.HeldRow]:
@@ -310,14 +292,7 @@ def release_many(session: Session, releases: list[Release]) -> list[list[dict[st
     plan = planned.ReleasePlan.of(releases, found)
     if not plan.rows:
         return plan.out  # idempotent: nothing released, nothing bumped
-    if _one_statement(conn):  # one statement (``ipam_pg``)
-        ipam_pg.write(session, "delete", plan.pg_rows(), utcnow().isoformat())
-        return plan.out
-    conn.execute(_DELETE, {"ids": sorted(row.id for row in plan.rows)})
-    emptied = [{"block_id": b, "removed": n} for b, n in plan.emptied().items()]
-    conn.execute(_EMPTY, core.rows(emptied))
-    touch_hosts(session, {row.host_id for row in plan.rows})
-    conn.execute(_AUDIT, core.rows(plan.entries))
+    _writer(conn).write_releases(session, plan)
     return plan.out
 
 

@@ -2,7 +2,7 @@
 blocks' fill counters, the revision bumped with its NOTIFY, the hosts touched and the audit
 entries, in one round trip.
 
-Why: written statement by statement (``fabric.store.ipam_fast``'s SQLite path) a batch of 8
+Why: written statement by statement (SQLite's writer, ``fabric.store.ipam_core``) a batch of 8
 allocations took five round trips, and under 16 concurrent clients each answer then waited
 for a core and the interpreter lock, shared with the event loop and the clients
 (bench/README.md: measured choices). The batch goes as one JSON document,
@@ -27,6 +27,8 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
+from fabric.ipam.plan import AllocationPlan, ReleasePlan
+from fabric.models import utcnow
 from fabric.revisions import NOTIFY_CHANNEL, bumped_revision, loaded_hosts_touched, note_change
 
 # Each CTE runs once, to completion, whether or not the final SELECT reads it. ``rev`` yields
@@ -129,7 +131,7 @@ def _params(action: str, rows: list[dict[str, Any]], at: str) -> dict[str, Any]:
     return {"rows": json.dumps(rows, default=_iso), "at": at, "action": action}
 
 
-def write(session: Session, action: str, rows: list[dict[str, Any]], at: str) -> int | None:
+def _write(session: Session, action: str, rows: list[dict[str, Any]], at: str) -> int | None:
     """Write a batch of allocations (``action`` "create": rows as inserted, each with the
     audit entry's columns and its ``after``) or delete one ("delete": each row's ``id``,
     ``block_id``, ``host_id``, the entry's columns and ``before``); the revision it is in.
@@ -150,10 +152,20 @@ def write(session: Session, action: str, rows: list[dict[str, Any]], at: str) ->
     return note_change(session, int(got))
 
 
+def write_allocations(session: Session, plan: AllocationPlan) -> int | None:
+    """``write`` of an allocation plan: the revision, or None (nothing written) if one of its
+    handles is held already."""
+    return _write(session, "create", plan.pg_rows(), plan.now.isoformat())
+
+
+def write_releases(session: Session, plan: ReleasePlan) -> None:
+    _write(session, "delete", plan.pg_rows(), utcnow().isoformat())
+
+
 def write_at_once(
     conn: Connection, action: str, rows: list[dict[str, Any]], at: str, expected: int
 ) -> int | None:
-    """``write`` as one statement in a transaction of its own (``conn`` on autocommit): one
+    """``_write`` as one statement in a transaction of its own (``conn`` on autocommit): one
     round trip for the lock, the checks, the writes and the commit. The new revision; None,
     and nothing written, if the fabric is no longer at revision ``expected`` or (``create``)
     a handle is held already."""

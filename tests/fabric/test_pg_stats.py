@@ -8,9 +8,10 @@ from sqlalchemy import Connection
 
 from fabric import hosts, pools
 from fabric.ipam.plan import Request
-from fabric.store import ipam_writes, migrate
+from fabric.store import migrate
 from fabric.store.database import Database
 from fabric.store.pg_stats import MIN_PAGES, StatsKeeper
+from tests.harness.ipam import allocate_batch
 
 pytestmark = pytest.mark.postgres
 
@@ -26,7 +27,7 @@ def allocate(db: Database, first: int, count: int) -> None:
     for start in range(first, first + count, 50):
         with db.write() as s:
             asks = [Request(f"h{i % 4}", f"a-{i}", 4, {}) for i in range(start, start + 50)]
-            ipam_writes.allocate_batch(s, asks)
+            allocate_batch(s, asks)
 
 
 def pages(conn: Connection) -> int:
