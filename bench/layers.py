@@ -18,7 +18,7 @@ from bench.ipam import drop_all, rounds, seed_over_http, wrk
 from fabric.store.speed_layers import LAYERS
 from tests.harness.servers import ApiServer
 
-PG_ONLY = ("at_once", "known", "pg_statement")  # no such layer on SQLite: nothing to switch off
+PG_ONLY = ("at_once", "pg_statement")  # no such layer on SQLite: nothing to switch off
 
 
 def _measure(url: str, off: str, n: int, clients: int, repeat: int, seconds: float,

@@ -15,10 +15,10 @@ choices), with the same result and invariants as the ORM path one after another 
 address constraint, ``Block.allocated``, the host's revision, an audit entry per allocation in
 the same transaction, under the name of whoever asked for it).
 
-On PostgreSQL, while the fabric is at the revision of this process's last fast write, what that
-write left is known (``_KNOWN``) and a batch reads nothing of it again: the batch is then one
-statement that checks the handles itself. (On SQLite that earned under 10 %, so it reads; the
-autocommit form of an allocation batch earned under 10 % too and was removed, that of a release
+While the fabric is at the revision of this process's last fast write, what that write left is
+known (``_KNOWN``) and a batch reads none of it again: on SQLite it then reads only the handles
+held, on PostgreSQL it reads nothing and its one statement checks the handles itself. (The
+autocommit form of an allocation batch earned under 10 % and was removed; that of a release
 batch, ``release_at_once``, earns ~20 %: bench/README.md, "IPAM speed layers".) Releases by
 handle are served the same way (``release_many``).
 """
@@ -139,8 +139,8 @@ class _Pending:
 def _known(session: Session, conn: Connection) -> planned.Known | None:
     """What is known of blocks and hosts, if still true for this transaction: one that has
     changed nothing yet, begun at the revision of the last fast write committed."""
-    if not (_one_statement(conn) and speed_layers.on("known")):
-        return None  # measured: it earns on PostgreSQL only (bench/README.md)
+    if not speed_layers.on("known"):
+        return None
     known = _KNOWN.get(conn.engine)
     fresh = "revision" not in session.info and session.info.get(BASE_REVISION) is not None
     if known is None or not fresh or known.revision != session.info[BASE_REVISION]:

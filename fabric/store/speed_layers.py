@@ -9,7 +9,7 @@ them off, only slower: that is what the tests of each layer check.
 - ``together``: a batch's requests each through its own work, not one statement of each kind;
 - ``at_once``: PostgreSQL, a batch of releases by handle in a transaction of ours, not read
   and written in autocommit (``ipam_fast.release_at_once``);
-- ``known``: PostgreSQL, what the last fast write left is read again (``ipam_fast._KNOWN``);
+- ``known``: what the last fast write left is read again (``ipam_fast._KNOWN``);
 - ``core``: the ORM allocator for every allocation (no ``ipam_fast``), and no ``together``;
 - ``pg_statement``: PostgreSQL writes a plan with the Core statements SQLite uses, not
   ``ipam_pg``'s one statement.
