@@ -222,10 +222,9 @@ def test_address_numbers_read_what_is_stored() -> None:
 
 
 def test_what_a_batch_remembers_follows_every_other_write(database_url: str) -> None:
-    """On PostgreSQL the fast path remembers the taken addresses and the hosts' blocks its last
-    committed batch left (``ipam_fast._KNOWN``); each kind of write that changes them must make
-    it read them again. While they hold, a batch reads nothing (its one statement finds a handle
-    held itself). The same writes on SQLite, which reads every time, give the same answers."""
+    """The fast path remembers the taken addresses and the hosts' blocks its last committed batch
+    left (``ipam_fast._KNOWN``), on both backends; each kind of write that changes them must make
+    it read them again. While they hold, a batch reads no block and no address."""
     db = Database(database_url)
     migrate.upgrade(db.write_engine, db.url)
     seed(db)
@@ -251,12 +250,12 @@ def test_what_a_batch_remembers_follows_every_other_write(database_url: str) -> 
     with db.write() as s:  # h1 claims 10.0.0.0/29 (the ORM path) and takes .0; .1 is reserved
         allocator.allocate(s, host="h1", handle="first")
     assert [one(), one()] == ["10.0.0.2", "10.0.0.3"]
-    # Known, on PostgreSQL: nothing read. SQLite reads the blocks (with the handles held) and
-    # the block's addresses every time: remembering them earned under 10 % there.
-    assert reads() == (0 if db.is_postgres else 2)
-    # Asked again: nothing written twice; the ORM path then answers it.
-    assert one("k1") is None and reads() == (1 if db.is_postgres else 2)  # PostgreSQL: after
-    # the write found it held
+    # Known: no block or address read. PostgreSQL reads nothing (its one statement finds a handle
+    # held itself); SQLite reads only whether the handles asked are held.
+    assert reads() == (0 if db.is_postgres else 1)
+    # Asked again: nothing written twice; the ORM path then answers it (PostgreSQL reads the
+    # handle after its write found it held, SQLite before it writes).
+    assert one("k1") is None and reads() == 1
     assert one() == "10.0.0.4"
     release_handle(db, "k0")
     assert one() == "10.0.0.2"  # released, so free again
