@@ -15,7 +15,8 @@ part): in a batch, one call of the handler serves all of them (the common alloca
 one statement of each kind for the whole batch, ``fabric.store.ipam_fast``); those it declines
 run their own work after it, in the same transaction. A batch of one kind may first be
 offered whole to its ``at_once``, which serves it without a transaction of ours or declines
-(on PostgreSQL, a release by handle: a read, then one statement in autocommit).
+(on PostgreSQL, the common allocation: one statement in autocommit, one round trip; a release
+by handle: a read, then one statement).
 
 Each request still gets exactly its own outcome: if any allocation of a batch
 fails (a 409, a 400), the batch is rolled back whole and each of its allocations

@@ -40,6 +40,13 @@ def _allocate_together(session: Session, requests: list[plan.Request]) -> list[O
     return [None if rows is None else (rows, True) for rows in described]
 
 
+def _allocate_at_once(
+    db: Database, requests: list[plan.Request]
+) -> tuple[list[Outcome], int] | None:
+    got = ipam_fast.allocate_at_once(db.write_engine, requests)
+    return None if got is None else ([(rows, True) for rows in got[0]], got[1])
+
+
 def _together(body: AllocationCreate, request: Request) -> Together | None:
     """The common case (one family, no address asked for), served with the others queued
     with it (``api.group_commit``); validated here, as the allocator would."""
@@ -51,7 +58,7 @@ def _together(body: AllocationCreate, request: Request) -> Together | None:
     attrs = validate_attributes(body.attributes)
     ask = plan.Request(body.host, body.handle, int(body.family), attrs,
                             principal_of(request), request_label(request))  # fmt: skip
-    return Together(_allocate_together, ask)
+    return Together(_allocate_together, ask, _allocate_at_once)
 
 
 @lean.post("", status_code=status.HTTP_201_CREATED, response_model=AllocationResult)

@@ -17,10 +17,10 @@ the same transaction, under the name of whoever asked for it).
 
 While the fabric is at the revision of this process's last fast write, what that write left is
 known (``_KNOWN``) and a batch reads none of it again: on SQLite it then reads only the handles
-held, on PostgreSQL it reads nothing and its one statement checks the handles itself. (The
-autocommit form of an allocation batch earned under 10 % and was removed; that of a release
-batch, ``release_at_once``, earns ~20 %: bench/README.md, "IPAM speed layers".) Releases by
-handle are served the same way (``release_many``).
+held, on PostgreSQL it reads nothing and its one statement checks the handles itself; the
+group commit first offers the batch to ``allocate_at_once``, that statement in autocommit (one
+round trip instead of four). Releases by handle are served the same way (``release_many``,
+``release_at_once``). What each of these earns: bench/README.md, "IPAM speed layers".
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def _writer(conn: Connection) -> Writer:
 
 
 def _at_once(engine: Engine) -> bool:
-    """Whether a release batch may be written in autocommit: PostgreSQL's one statement."""
+    """Whether a batch may be written in autocommit: PostgreSQL's one statement."""
     return (engine.dialect.name == "postgresql" and speed_layers.on("pg_statement")
             and speed_layers.on("at_once"))  # fmt: skip
 
@@ -294,6 +294,45 @@ def release_many(session: Session, releases: list[Release]) -> list[list[dict[st
         return plan.out  # idempotent: nothing released, nothing bumped
     _writer(conn).write_releases(session, plan)
     return plan.out
+
+
+class _Unknown(Exception):
+    """A block's addresses not known: the batch needs a read, so a transaction of ours."""
+
+
+def _unknown(rooms: list[planned.Room]) -> None:
+    raise _Unknown
+
+
+def allocate_at_once(
+    engine: Engine, requests: list[Request]
+) -> tuple[list[list[dict[str, Any]]], int] | None:
+    """PostgreSQL: the whole batch as ``ipam_pg``'s one statement on an autocommit connection,
+    planned from what the last fast write left known (``_KNOWN``): one round trip instead of
+    four (``BEGIN``, the write lock, the write, ``COMMIT``). Each request's allocation and the
+    revision committed; None, having written nothing, unless every request could be served
+    so (all known, still true, every handle new, room in the host's blocks): the caller then
+    serves the batch in a transaction."""
+    known = _KNOWN.get(engine)
+    if not _at_once(engine) or not speed_layers.on("known") or known is None or not requests:
+        return None
+    blocks = known.blocks_of(sorted({r.host for r in requests}))
+    if blocks is None:
+        return None
+    try:
+        rooms = planned.rooms_of(blocks, known.taken, _unknown)
+        plan = planned.AllocationPlan.of(requests, rooms, set(), _unknown)
+    except _Unknown:
+        return None
+    if len(plan.rows) != len(requests):  # one asked twice, or no room: the transaction's work
+        return None
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        at = plan.now.isoformat()
+        revision = ipam_pg.write_at_once(conn, "create", plan.pg_rows(), at, known.revision)
+    if revision is None:
+        return None
+    _KNOWN[engine] = planned.Known.after(known, blocks, rooms, revision)
+    return [a for a in plan.answers(requests) if a is not None], revision
 
 
 def release_at_once(

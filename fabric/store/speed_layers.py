@@ -7,8 +7,8 @@ them off, only slower: that is what the tests of each layer check.
 - ``lean``: the hot routes through FastAPI's general handler (``api.lean_route`` off);
 - ``group_commit``: every write its own transaction (``api.group_commit`` batches of one);
 - ``together``: a batch's requests each through its own work, not one statement of each kind;
-- ``at_once``: PostgreSQL, a batch of releases by handle in a transaction of ours, not read
-  and written in autocommit (``ipam_fast.release_at_once``);
+- ``at_once``: PostgreSQL, a batch of allocations or of releases by handle in a transaction
+  of ours, not written in autocommit (``ipam_fast.allocate_at_once``, ``release_at_once``);
 - ``known``: what the last fast write left is read again (``ipam_fast._KNOWN``);
 - ``core``: the ORM allocator for every allocation (no ``ipam_fast``), and no ``together``;
 - ``pg_statement``: PostgreSQL writes a plan with the Core statements SQLite uses, not

@@ -34,8 +34,12 @@ def seed(db: Database) -> None:
 
 
 def together(db: Database, requests: list[plan.Request]) -> list[str]:
-    """As the group commit runs a batch: served together, the declined ones after, one by one
-    through the ORM path, all in one transaction."""
+    """As the group commit runs a batch: at once if it can be (PostgreSQL, what the last batch
+    left known still true: ``ipam_fast.allocate_at_once``); else served together, the declined
+    ones after, one by one through the ORM path, all in one transaction."""
+    at_once = ipam_fast.allocate_at_once(db.write_engine, requests)
+    if at_once is not None:
+        return [str(rows[0]["address"]) for rows in at_once[0]]
     with db.write() as s:
         served = ipam_fast.allocate_many(s, requests)
         return [
@@ -210,6 +214,57 @@ def audited(db: Database) -> list[tuple[str, str | None, int]]:
     with db.read() as s:
         rows = s.scalars(select(AuditEntry).where(AuditEntry.entity == "allocations"))
         return sorted((e.key, e.request, e.after["id"]) for e in rows if e.action == "create")
+
+
+@pytest.mark.postgres
+def test_a_batch_at_once_writes_all_or_nothing(postgres_url: str) -> None:
+    """``ipam_fast.allocate_at_once``: the batch in one statement in autocommit, from what the
+    last fast write left known; or nothing written at all, whenever that is not the whole
+    truth."""
+    db = Database(postgres_url)
+    seed(db)
+
+    def at_once(*asks: tuple[str, str]) -> list[str] | None:
+        got = ipam_fast.allocate_at_once(
+            db.write_engine, [plan.Request(h, k, 4, {}, None, f"call {k}") for h, k in asks]
+        )
+        return None if got is None else [str(rows[0]["address"]) for rows in got[0]]
+
+    with db.write() as s:  # h1 claims 10.0.0.0/29 (the ORM path) and takes .0; .1 is reserved
+        allocator.allocate(s, host="h1", handle="first")
+    assert at_once(("h1", "a")) is None  # nothing known yet
+    assert together(db, [plan.Request("h1", "a", 4, {})]) == ["10.0.0.2"]  # now known
+    with db.read() as s:
+        revision = current_revision(s)
+    assert at_once(("h1", "b"), ("h1", "c")) == ["10.0.0.3", "10.0.0.4"]
+    with db.read() as s:
+        assert current_revision(s) == revision + 1
+    assert [(k, r) for k, r, _ in audited(db) if r] == [
+        ("allocations/10.0.0.3", "call b"), ("allocations/10.0.0.4", "call c"),
+    ]  # fmt: skip
+    assert all(i is not None for _, _, i in audited(db))  # each with its row's id
+    state = contents(db)
+    assert at_once(("h1", "b")) is None  # held already: found by the statement itself
+    assert at_once(("h1", "d"), ("h1", "d")) is None  # asked twice: the transaction's work
+    assert at_once(("h2", "x")) is None  # a host not known
+    assert contents(db) == state
+    other = Database(db.url)  # another replica writes: what is known is no longer the truth
+    with other.write() as s:
+        allocator.allocate(s, host="h1", handle="theirs", address="10.0.0.5")
+    assert at_once(("h1", "e")) is None
+    # A writer holding the lock while the statement comes: it waits, then finds the revision
+    # moved on, and writes nothing (PostgreSQL checks the row as that writer left it).
+    assert together(db, [plan.Request("h1", "e", 4, {})]) == ["10.0.0.6"]
+    with ThreadPoolExecutor(1) as pool, other.write() as s:
+        allocator.allocate(s, host="h1", handle="theirs too", address="10.0.0.7")
+        waiting = pool.submit(at_once, ("h1", "f"))
+        time.sleep(0.3)
+        assert not waiting.done()  # held up by the lock
+    assert waiting.result() is None
+    assert set(contents(db)) == {(h, 4) for h in ("first", "a", "b", "c", "theirs", "e",
+                                                  "theirs too")}  # fmt: skip
+    other.dispose()
+    db.dispose()
 
 
 def test_address_numbers_read_what_is_stored() -> None:
