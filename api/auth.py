@@ -4,7 +4,8 @@ Every route needs a token except the health check and the API description.
 The permission an endpoint needs is looked up by (method, route template):
 reads need ``read``, other methods ``admin``, unless the table says otherwise.
 The agent's endpoints carry the host in the path, which the agent's token
-must be bound to. Known tokens are cached for a few seconds (a revoked token
+must be bound to; tor-sync's carry the router, which its token must be bound
+to. Known tokens are cached for a few seconds (a revoked token
 may work for up to ``CACHE_SECONDS`` more); a request never waits on a
 writer for this lookup.
 """
@@ -20,7 +21,17 @@ from starlette.concurrency import run_in_threadpool
 
 from fabric import tokens
 from fabric.store.database import Database
-from fabric.tokens import ADMIN, ALLOCATE, HOST_READ, HOST_REPORT, HOST_SECRET, READ, Principal
+from fabric.tokens import (
+    ADMIN,
+    ALLOCATE,
+    HOST_READ,
+    HOST_REPORT,
+    HOST_SECRET,
+    READ,
+    ROUTER_CONFIG,
+    ROUTER_REPORT,
+    Principal,
+)
 
 OPEN = {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 POLICY: dict[tuple[str, str], str] = {
@@ -33,8 +44,13 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", "/v1/allocations/release"): ALLOCATE,
     ("DELETE", "/v1/allocations/{address}"): ALLOCATE,
     ("POST", "/v1/ipam/gc"): ALLOCATE,
-    ("GET", "/v1/routers/{name}/config"): ADMIN,  # holds BGP passwords
+    ("GET", "/v1/routers/{name}/config"): ROUTER_CONFIG,  # holds BGP passwords
+    ("PUT", "/v1/routers/{name}/applied"): ROUTER_REPORT,
     ("GET", "/v1/tokens"): ADMIN,
+}
+OWN = {  # what the description adds for a permission a bound token holds for its own only
+    "host": " (an agent token only for its own host)",
+    "router": " (a router token only for its own router)",
 }
 CACHE_SECONDS = 5.0
 BEARER = "bearer"  # the security scheme's name in the OpenAPI description
@@ -91,8 +107,10 @@ async def authorize(request: Request) -> None:
         return
     cache: TokenCache = request.app.state.tokens
     principal = await cache.principal(bearer(request))
-    host = request.path_params.get("name") if path.startswith("/v1/hosts/{name}") else None
-    tokens.authorize(principal, permission_for(request.method, path), host)
+    name = request.path_params.get("name")
+    host = name if path.startswith("/v1/hosts/{name}") else None
+    router = name if path.startswith("/v1/routers/{name}") else None
+    tokens.authorize(principal, permission_for(request.method, path), host, router)
     request.state.principal = principal
 
 
@@ -117,7 +135,7 @@ def describe_security(schema: dict[str, Any]) -> dict[str, Any]:
             roles = [r for r in tokens.ROLES if needed in tokens.GRANTS[r]]
             operation["security"] = [{BEARER: []}]
             operation["x-fabric-permission"] = needed
-            own = " (an agent token only for its own host)" if needed.startswith("host:") else ""
+            own = OWN.get(needed.partition(":")[0], "") if ":" in needed else ""
             note = f"Needs `{needed}`: roles {', '.join(roles)}{own}."
             before = operation.get("description", "").rstrip()
             operation["description"] = f"{before}\n\n{note}".strip()

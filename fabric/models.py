@@ -259,11 +259,15 @@ class ApiToken(Base):
     host_id: Mapped[int | None] = mapped_column(
         ForeignKey("hosts.id", ondelete="CASCADE"), nullable=True, index=True
     )
+    router_id: Mapped[int | None] = mapped_column(
+        ForeignKey("routers.id", ondelete="CASCADE"), nullable=True, index=True
+    )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     created_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
     host: Mapped[Host | None] = relationship()
+    router: Mapped[Router | None] = relationship()
 
 
 class AuditEntry(Base):

@@ -2,7 +2,9 @@
 
 Roles: ``admin`` (everything), ``orchestrator`` (allocations and reads),
 ``agent`` (bound to one host: that host's peers, speaker and advertisements,
-and reporting its status; nothing else), ``viewer`` (reads, never a secret).
+and reporting its status; nothing else), ``router`` (bound to one router: its
+rendered configuration and reporting what it applied, which is all tor-sync
+needs; nothing else), ``viewer`` (reads, never a secret).
 A token is shown once when created; only its SHA-256 is stored: tokens are 256
 random bits, so a fast hash is enough (no password-style stretching needed).
 """
@@ -20,20 +22,24 @@ from fabric.errors import AlreadyExists, Forbidden, InvalidInput, Unauthenticate
 from fabric.hosts import get_host
 from fabric.models import ApiToken
 from fabric.named import by_name
+from fabric.routers import get_router
 from fabric.validation import validate_name
 
-ROLES = ("admin", "orchestrator", "agent", "viewer")
+ROLES = ("admin", "orchestrator", "agent", "router", "viewer")
 PREFIX = "rft_"
 MIN_SECRET = 24  # a caller-chosen token (bootstrap, labs) must still be hard to guess
 
 # Permissions an endpoint can require (api/auth.py maps routes to them).
 READ, ALLOCATE, ADMIN = "read", "allocate", "admin"
 HOST_READ, HOST_SECRET, HOST_REPORT = "host:read", "host:secret", "host:report"
+ROUTER_CONFIG, ROUTER_REPORT = "router:config", "router:report"
 GRANTS: dict[str, set[str]] = {
-    "admin": {READ, ALLOCATE, ADMIN, HOST_READ, HOST_SECRET, HOST_REPORT},
+    "admin": {READ, ALLOCATE, ADMIN, HOST_READ, HOST_SECRET, HOST_REPORT, ROUTER_CONFIG,
+              ROUTER_REPORT},  # fmt: skip
     "orchestrator": {READ, ALLOCATE, HOST_READ},
     "viewer": {READ, HOST_READ},
     "agent": {HOST_READ, HOST_SECRET, HOST_REPORT},  # only for its own host
+    "router": {ROUTER_CONFIG, ROUTER_REPORT},  # only for its own router
 }
 
 
@@ -42,6 +48,7 @@ class Principal:
     name: str
     role: str
     host: str | None = None
+    router: str | None = None
 
 
 def digest(secret: str) -> str:
@@ -58,6 +65,7 @@ def create_token(
     name: str,
     role: str,
     host: str | None = None,
+    router: str | None = None,
     secret: str | None = None,
     created_by: str | None = None,
 ) -> tuple[ApiToken, str]:
@@ -69,6 +77,11 @@ def create_token(
         raise InvalidInput(
             "An agent token is bound to exactly one host; other roles take no host.",
             code="invalid_token_host",
+        )
+    if (role == "router") != (router is not None):
+        raise InvalidInput(
+            "A router token is bound to exactly one router; other roles take no router.",
+            code="invalid_token_router",
         )
     if secret is not None and (len(secret) < MIN_SECRET or not secret.isprintable()):
         raise InvalidInput(
@@ -84,6 +97,7 @@ def create_token(
         name=name,
         role=role,
         host_id=get_host(session, host).id if host else None,
+        router_id=get_router(session, router).id if router else None,
         token_hash=digest(value),
         created_by=created_by,
     )
@@ -119,11 +133,19 @@ def authenticate(session: Session, secret: str | None) -> Principal:
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(secret)))
     if token is None:
         raise Unauthenticated("The token is not valid (unknown or revoked).", code="token_invalid")
-    return Principal(token.name, token.role, token.host.name if token.host else None)
+    return Principal(
+        token.name,
+        token.role,
+        token.host.name if token.host else None,
+        token.router.name if token.router else None,
+    )
 
 
-def authorize(principal: Principal, permission: str, host: str | None = None) -> None:
-    """Raise Forbidden unless ``principal`` may use ``permission`` (on ``host``'s resources)."""
+def authorize(
+    principal: Principal, permission: str, host: str | None = None, router: str | None = None
+) -> None:
+    """Raise Forbidden unless ``principal`` may use ``permission`` (on ``host``'s or
+    ``router``'s resources)."""
     if permission not in GRANTS[principal.role]:
         raise Forbidden(
             f"Role {principal.role} may not do this (it needs {permission}).",
@@ -132,4 +154,8 @@ def authorize(principal: Principal, permission: str, host: str | None = None) ->
     if principal.role == "agent" and host != principal.host:
         raise Forbidden(
             f"This agent token is bound to host {principal.host}.", code="forbidden_host"
+        )
+    if principal.role == "router" and router != principal.router:
+        raise Forbidden(
+            f"This router token is bound to router {principal.router}.", code="forbidden_router"
         )

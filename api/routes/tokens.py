@@ -15,6 +15,7 @@ router = APIRouter(tags=["access"])
 def token_public(t: ApiToken) -> dict[str, object]:
     return {
         "name": t.name, "role": t.role, "host": t.host.name if t.host else None,
+        "router": t.router.name if t.router else None,
         "created_by": t.created_by, "created_at": t.created_at,
     }  # fmt: skip
 
@@ -24,7 +25,7 @@ def create_token(body: TokenCreate, session: WriteSession, request: Request) -> 
     """A new token; its secret is in this answer only."""
     who = getattr(request.state, "principal", None)
     token, secret = tokens.create_token(
-        session, name=body.name, role=body.role, host=body.host,
+        session, name=body.name, role=body.role, host=body.host, router=body.router,
         secret=body.token.get_secret_value() if body.token else None,
         created_by=getattr(who, "name", None),
     )  # fmt: skip

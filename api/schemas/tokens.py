@@ -7,13 +7,14 @@ from pydantic import Field, SecretStr
 
 from api.schemas.common import Public, Strict
 
-Role = Literal["admin", "orchestrator", "agent", "viewer"]
+Role = Literal["admin", "orchestrator", "agent", "router", "viewer"]
 
 
 class TokenCreate(Strict):
     name: str = Field(max_length=64)
     role: Role
     host: str | None = Field(default=None, max_length=64, description="For role agent only.")
+    router: str | None = Field(default=None, max_length=64, description="For role router only.")
     token: SecretStr | None = Field(
         default=None, description="Choose the secret (automation, labs); made up when absent."
     )
@@ -23,6 +24,7 @@ class TokenPublic(Public):
     name: str
     role: str
     host: str | None
+    router: str | None
     created_by: str | None
     created_at: dt.datetime
 

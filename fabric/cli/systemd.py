@@ -102,7 +102,8 @@ Wants=network-online.target
 
 [Service]
 Type=exec
-# FABRIC_API_URL, FABRIC_TOKEN_FILE (an admin token: the configuration holds BGP passwords),
+# FABRIC_API_URL, FABRIC_TOKEN_FILE (a router token: fabricctl token create --role router
+# --router NAME; the configuration holds BGP passwords, so only this router's),
 # FABRIC_ROUTER
 EnvironmentFile=/etc/routed-fabric/tor-sync.env
 ExecStart={fabricctl} tor-sync --router ${{FABRIC_ROUTER}} --config /etc/frr/frr.conf

@@ -9,12 +9,15 @@ import typer
 from fabric.cli.common import JsonOpt, client
 from fabric.cli.output import WIDE, Column, WideOpt, console, emit, err_console, field, print_json
 
-app = typer.Typer(help="API tokens: admin, orchestrator, agent (one host), viewer.")
+app = typer.Typer(
+    help="API tokens: admin, orchestrator, agent (one host), router (one router: tor-sync), viewer."
+)
 
 TOKEN_COLUMNS: list[Column] = [
     ("name", field("name")),
     ("role", field("role")),
     ("host", field("host")),
+    ("router", field("router")),
     ("created by", field("created_by"), WIDE),
     ("created", field("created_at"), WIDE),
 ]
@@ -43,16 +46,21 @@ AUDIT_COLUMNS: list[Column] = [
 def create(
     ctx: typer.Context,
     name: str,
-    role: Annotated[str, typer.Option(help="admin, orchestrator, agent or viewer.")],
+    role: Annotated[str, typer.Option(help="admin, orchestrator, agent, router or viewer.")],
     host: Annotated[str | None, typer.Option(help="The host an agent token is bound to.")] = None,
+    router: Annotated[
+        str | None, typer.Option(help="The router a router token (tor-sync's) is bound to.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a token and print its secret, this once."""
-    created = client(ctx).post("/v1/tokens", {"name": name, "role": role, "host": host})
+    body = {"name": name, "role": role, "host": host, "router": router}
+    created = client(ctx).post("/v1/tokens", body)
     if as_json:
         print_json(created)
         return
-    err_console.print(f"token {name} ({role}{f', host {host}' if host else ''}); shown once:")
+    bound = f", host {host}" if host else f", router {router}" if router else ""
+    err_console.print(f"token {name} ({role}{bound}); shown once:")
     print(created["token"])
 
 

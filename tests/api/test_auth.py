@@ -82,6 +82,61 @@ def test_roles(
     assert "s3cret-pw" not in r.text or (role, path) == ("agent", "/v1/hosts/h1/speaker")
 
 
+def test_a_router_token_reads_and_reports_its_own_router_only(fabric: TestClient) -> None:
+    """tor-sync's least privilege: its router's configuration (with the BGP passwords) and the
+    report of what it applied; not another router's, not the rest of the API. The token goes
+    with its router."""
+    for i in (1, 2):
+        leaf = {"name": f"leaf{i}", "role": "leaf", "asn": 65100 + i,
+                "router_id": f"10.255.1.{i}", "interfaces": [{"name": "eth1",
+                "address": f"192.0.2.{252 + i - 1}/31"}]}  # fmt: skip
+        fabric.post("/v1/routers", json=leaf).raise_for_status()
+    made = fabric.post("/v1/tokens", json={"name": "sync1", "role": "router", "router": "leaf1"})
+    assert made.status_code == 201 and made.json()["router"] == "leaf1", made.text
+    headers = {"Authorization": f"Bearer {made.json()['token']}"}
+    config = fabric.get("/v1/routers/leaf1/config", headers=headers)
+    assert config.status_code == 200, config.text
+    report = {"format": "frr", "filters": True, "digest": config.headers["X-Fabric-Config-Digest"],
+              "revision": int(config.headers["X-Fabric-Revision"])}  # fmt: skip
+    applied = fabric.put("/v1/routers/leaf1/applied", json=report, headers=headers)
+    assert applied.status_code == 200 and applied.json()["config"]["in_sync"], applied.text
+    for method, path, code in [
+        ("GET", "/v1/routers/leaf2/config", "forbidden_router"),
+        ("PUT", "/v1/routers/leaf2/applied", "forbidden_router"),
+        ("GET", "/v1/routers/leaf1", "forbidden_role"),
+        ("GET", "/v1/pools", "forbidden_role"),
+        ("GET", "/v1/hosts/h1/speaker", "forbidden_role"),
+        ("POST", "/v1/allocations", "forbidden_role"),
+        ("DELETE", "/v1/routers/leaf1", "forbidden_role"),
+    ]:
+        r = fabric.request(method, path, headers=headers, json=report if method == "PUT" else None)
+        assert (r.status_code, r.json()["code"]) == (403, code), (method, path, r.text)
+    listed = {t["name"]: t for t in fabric.get("/v1/tokens").json()}
+    assert (listed["sync1"]["role"], listed["sync1"]["router"]) == ("router", "leaf1")
+    assert fabric.delete("/v1/routers/leaf1").status_code == 204
+    assert "sync1" not in {t["name"] for t in fabric.get("/v1/tokens").json()}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"role": "router"}, 422, "invalid_token_router"),
+        ({"role": "viewer", "router": "leaf1"}, 422, "invalid_token_router"),
+        ({"role": "agent", "host": "h1", "router": "leaf1"}, 422, "invalid_token_router"),
+        ({"role": "router", "router": "nope"}, 404, "router_not_found"),
+    ],
+)
+def test_a_router_token_is_bound_to_exactly_one_router(
+    fabric: TestClient, body: dict[str, str], status: int, code: str
+) -> None:
+    leaf = {"name": "leaf1", "role": "leaf", "asn": 65101, "router_id": "10.255.1.1",
+            "interfaces": [{"name": "eth1", "address": "192.0.2.252/31"}]}  # fmt: skip
+    fabric.post("/v1/routers", json=leaf).raise_for_status()
+    r = fabric.post("/v1/tokens", json={"name": "bad", **body})
+    assert (r.status_code, r.json()["code"]) == (status, code), r.text
+    assert "bad" not in {t["name"] for t in fabric.get("/v1/tokens").json()}
+
+
 def test_the_openapi_description_declares_the_token_per_route(fabric: TestClient) -> None:
     """/docs gets its Authorize button and generated clients send the token: a bearer scheme,
     on every operation but the open ones, with the permission the policy table gives it."""
@@ -107,6 +162,8 @@ def test_the_roles_the_description_names_are_the_ones_let_in(fabric: TestClient)
     schema = fabric.get("/openapi.json").json()
     speaker = schema["paths"]["/v1/hosts/{name}/speaker"]["get"]["description"]
     assert "roles admin, agent" in speaker and "orchestrator" not in speaker.split("Needs")[-1]
+    config = schema["paths"]["/v1/routers/{name}/config"]["get"]["description"]
+    assert "roles admin, router (a router token only for its own router)." in config
     for role in ("viewer", "orchestrator"):
         got = fabric.get("/v1/hosts/h1/speaker", headers=token(fabric, f"d-{role}", role))
         assert got.status_code == 403, role
