@@ -135,7 +135,7 @@ def describe_security(schema: dict[str, Any]) -> dict[str, Any]:
             roles = [r for r in tokens.ROLES if needed in tokens.GRANTS[r]]
             operation["security"] = [{BEARER: []}]
             operation["x-fabric-permission"] = needed
-            own = OWN.get(needed.partition(":")[0], "") if ":" in needed else ""
+            own = OWN.get(needed.partition(":")[0], "")  # "host:read" → "host"; "read" → none
             note = f"Needs `{needed}`: roles {', '.join(roles)}{own}."
             before = operation.get("description", "").rstrip()
             operation["description"] = f"{before}\n\n{note}".strip()
