@@ -212,10 +212,12 @@ def _configs(fabric: LeafSpine) -> dict[str, dict[str, Any] | None]:
 @pytest.fixture(scope="module")
 def tor_sync(fabric: LeafSpine) -> dict[str, subprocess.Popen[bytes]]:
     """tor-sync on each leaf, in the leaf's namespace (it reaches the API over the fabric as the
-    leaf does), with filters on: the leaves' configs then come from the controller."""
-    token = fabric.topo.nodes["controller"].env["FABRIC_BOOTSTRAP_TOKEN"]
+    leaf does), with filters on: the leaves' configs then come from the controller. Each runs on
+    a router token bound to its leaf, as the README tells an operator to (least privilege)."""
     procs = {}
     for leaf in RACKS:
+        token = fabric.fabricctl("token", "create", f"tor-sync-{leaf}", "--role", "router",
+                                 "--router", leaf)["token"]  # fmt: skip
         run = lab_deploy.frr_run_dir(fabric.topo, leaf)
         procs[leaf] = fabric.workloads.spawn(
             fabric.topo.namespace(leaf),
