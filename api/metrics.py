@@ -75,7 +75,6 @@ def _session_metrics(session: Session) -> list[GaugeMetricFamily]:
     family_received = _gauge("fabric_bgp_family_prefixes_received",
                              "Prefixes received, per family", "host", "peer", "family")
     states: dict[str, int] = {}
-    ages: dict[str, float] = {}
     for s in peer_status.sessions(session):
         host, peer = s["host"], s["peer_address"]
         up.add_metric([host, peer], 1.0 if s["established"] else 0.0)
@@ -89,11 +88,8 @@ def _session_metrics(session: Session) -> list[GaugeMetricFamily]:
             bfd_up.add_metric([host, peer], 1.0 if fresh_up else 0.0)
         state = "stale" if s["stale"] else s["state"]
         states[state] = states.get(state, 0) + 1
-        age = s["report_age_seconds"]
-        if age is not None:
-            ages[host] = min(ages.get(host, age), age)
-    for host, newest in sorted(ages.items()):
-        report_age.add_metric([host], newest)
+    for host, age in sorted(peer_status.report_ages(session).items()):
+        report_age.add_metric([host], age)
     for state, count in sorted(states.items()):
         by_state.add_metric([state], count)
     return [up, by_state, bfd_up, report_age, sent, received, family_sent, family_received]

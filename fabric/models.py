@@ -203,6 +203,24 @@ class PeerStatus(Base):
     host: Mapped[Host] = relationship()
 
 
+class AgentReport(Base):
+    """When a host's agent last reported its sessions, even an empty list of them.
+
+    The session rows cannot say it: a host that peers with nobody (yet, or any more)
+    has none, and its agent would look the same alive as dead.
+    """
+
+    __tablename__ = "agent_reports"
+
+    host_id: Mapped[int] = mapped_column(
+        ForeignKey("hosts.id", ondelete="CASCADE"), primary_key=True
+    )
+    reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    report_interval: Mapped[float] = mapped_column(
+        "report_interval_seconds", Float, nullable=False, default=5.0
+    )
+
+
 class Router(Base):
     """A fabric router the controller renders configuration for (a leaf/ToR or a spine).
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from fabric.errors import InvalidInput
 from fabric.hosts import get_host, list_hosts
-from fabric.models import Host, Peer, PeerStatus, utcnow
+from fabric.models import AgentReport, Host, Peer, PeerStatus, utcnow
 from fabric.peers import chosen_for, list_peers
 from fabric.validation import parse_address, reject_control_characters
 
@@ -65,6 +65,7 @@ def report(
     host = get_host(session, host_name)
     now = utcnow()
     session.execute(delete(PeerStatus).where(PeerStatus.host_id == host.id))
+    _heard_from(session, host, now, interval)
     seen: set[str] = set()
     for r in reports:
         address = parse_address(r.peer_address, what="peer address").compressed
@@ -98,6 +99,24 @@ def report(
         )
     session.flush()
     return len(reports)
+
+
+def _heard_from(session: Session, host: Host, now: dt.datetime, interval: float) -> None:
+    row = session.get(AgentReport, host.id)
+    if row is None:
+        row = AgentReport(host_id=host.id)
+        session.add(row)
+    row.reported_at, row.report_interval = now, interval
+
+
+def report_ages(session: Session, now: dt.datetime | None = None) -> dict[str, float]:
+    """Seconds since each host's agent last reported, by host name; a host whose agent never
+    reported is absent. An empty report counts: the agent is alive even if it peers with none."""
+    now = now or utcnow()
+    rows = session.execute(
+        select(Host.name, AgentReport.reported_at).join(AgentReport, AgentReport.host_id == Host.id)
+    ).all()
+    return {name: round((now - at).total_seconds(), 1) for name, at in rows}
 
 
 def list_status(session: Session, host_name: str | None = None) -> list[tuple[Host, PeerStatus]]:

@@ -275,3 +275,22 @@ def test_peer_status_is_intent_joined_with_reports(client: TestClient) -> None:
     assert _metric(client, "fabric_bgp_sessions", state="stale") == 2.0
     assert _metric(client, "fabric_bgp_sessions", state="established") is None
     assert client.put("/v1/hosts/h1/peers/status", json={**report, "interval_seconds": 0}).status_code == 422
+
+
+def test_an_agent_that_peers_with_nobody_still_reports_its_age(client: TestClient) -> None:
+    """An empty report is a live agent: its age is on /metrics and grows when it goes quiet,
+    so an alert on the age sees a dead agent whether or not it had sessions."""
+    seed(client)
+    assert _metric(client, "fabric_agent_report_age_seconds", host="h1") is None  # never reported
+    empty = {"sessions": [], "interval_seconds": 1}
+    assert client.put("/v1/hosts/h1/peers/status", json=empty).status_code == 200
+    first = _metric(client, "fabric_agent_report_age_seconds", host="h1")
+    assert first is not None and first < 5
+    assert client.get("/v1/peers/status?host=h1").json() == []
+    time.sleep(0.3)
+    assert _metric(client, "fabric_agent_report_age_seconds", host="h1") >= first + 0.2
+    assert client.put("/v1/hosts/h1/peers/status", json=empty).status_code == 200
+    assert _metric(client, "fabric_agent_report_age_seconds", host="h1") < first + 0.2
+    assert _metric(client, "fabric_agent_report_age_seconds", host="h2") is None
+    assert client.delete("/v1/hosts/h1").status_code == 200  # its report goes with it
+    assert _metric(client, "fabric_agent_report_age_seconds", host="h1") is None
