@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,7 +26,9 @@ from fabric.named import by_name
 from fabric.routers import get_router
 from fabric.validation import validate_name
 
-ROLES = ("admin", "orchestrator", "agent", "router", "viewer")
+# The one list of roles: the API's schema takes the Literal (OpenAPI shows the choices).
+Role = Literal["admin", "orchestrator", "agent", "router", "viewer"]
+ROLES: tuple[str, ...] = get_args(Role)
 PREFIX = "rft_"
 MIN_SECRET = 24  # a caller-chosen token (bootstrap, labs) must still be hard to guess
 

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, SecretStr
 
 from api.schemas.common import Public, Strict
-
-Role = Literal["admin", "orchestrator", "agent", "router", "viewer"]
+from fabric.tokens import Role
 
 
 class TokenCreate(Strict):
